@@ -1,0 +1,52 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Hot numerical loops need AVX2/FMA code generation; the default x86_64 target is SSE2 only
+// (see ../shared/NOTES-numerics.md). The flag is allowed because this is the root package.
+let optimised: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+
+let package = Package(
+    name: "swift-influence",
+    products: [
+        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models"]),
+        .executable(name: "influence", targets: ["influence"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // OpenBLAS (CBLAS) and LAPACKE from Debian: `apt-get install libopenblas-dev liblapacke-dev pkg-config`.
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev", "liblapacke-dev", "pkg-config"])]
+        ),
+        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: optimised),
+        .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
+        .target(name: "Tokenization", swiftSettings: optimised),
+        .target(name: "Models", dependencies: ["Numerics", "Checkpoints"], swiftSettings: optimised),
+        .executableTarget(
+            name: "influence",
+            dependencies: [
+                "Numerics", "Checkpoints", "Tokenization", "Models",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: optimised
+        ),
+        .executableTarget(
+            name: "influence-bench",
+            dependencies: ["Numerics", "Checkpoints", "Models"],
+            swiftSettings: optimised
+        ),
+        .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
+        .testTarget(
+            name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"],
+            resources: [.copy("Fixtures")], swiftSettings: optimised),
+        .testTarget(
+            name: "TokenizationTests", dependencies: ["Tokenization"],
+            resources: [.copy("Fixtures")], swiftSettings: optimised),
+        .testTarget(
+            name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics"],
+            resources: [.copy("Fixtures")], swiftSettings: optimised),
+    ]
+)

@@ -1,0 +1,170 @@
+import Foundation
+
+/// A model's config.json, decoded according to its `model_type`.
+public enum ModelConfig: Sendable, Equatable {
+    case gptNeoX(GPTNeoXConfig)
+    case gpt2(GPT2Config)
+
+    public static let supportedModelTypes = ["gpt_neox", "gpt2"]
+
+    public var modelType: String {
+        switch self {
+        case .gptNeoX: "gpt_neox"
+        case .gpt2: "gpt2"
+        }
+    }
+
+    /// Reads and decodes config.json at `url`.
+    public static func load(from url: URL) throws -> ModelConfig {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw CheckpointError(url, FileManager.default.fileExists(atPath: url.path) ? "cannot read the file" : "file not found")
+        }
+        return try decode(data, source: url.path)
+    }
+
+    public static func decode(_ data: Data, source: String) throws -> ModelConfig {
+        struct Discriminator: Decodable { let model_type: String? }
+        let decoder = JSONDecoder()
+        let modelType: String?
+        do {
+            modelType = try decoder.decode(Discriminator.self, from: data).model_type
+        } catch {
+            throw CheckpointError(source, "invalid JSON (\(describe(error)))")
+        }
+        guard let modelType else { throw CheckpointError(source, "no model_type; cannot tell the architecture") }
+        do {
+            switch modelType {
+            case "gpt_neox": return .gptNeoX(try decoder.decode(GPTNeoXConfig.self, from: data).validated(source))
+            case "gpt2": return .gpt2(try decoder.decode(GPT2Config.self, from: data).validated(source))
+            default:
+                throw CheckpointError(source, "unsupported model_type \"\(modelType)\" (supported: \(supportedModelTypes.joined(separator: ", ")))")
+            }
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw CheckpointError(source, describe(error))
+        }
+    }
+}
+
+/// One line for a decoding error: which key, what was wrong.
+func describe(_ error: Error) -> String {
+    func path(_ keys: [CodingKey]) -> String { keys.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".") }
+    switch error {
+    case DecodingError.keyNotFound(let key, let context): return "missing field \(path(context.codingPath + [key]))"
+    case DecodingError.typeMismatch(_, let context): return "field \(path(context.codingPath)) has the wrong type"
+    case DecodingError.valueNotFound(_, let context): return "field \(path(context.codingPath)) is null"
+    case DecodingError.dataCorrupted(let context):
+        return context.codingPath.isEmpty ? "not valid JSON" : "field \(path(context.codingPath)) is invalid"
+    default: return "\(error)"
+    }
+}
+
+/// transformers' GPTNeoXConfig. Optional fields take transformers' defaults. Newer versions
+/// (≥ 4.5x) move `rotary_pct` and `rotary_emb_base` into `rope_parameters`; both spellings are read.
+public struct GPTNeoXConfig: Codable, Sendable, Equatable {
+    public struct RopeParameters: Codable, Sendable, Equatable {
+        public var rope_type: String?
+        public var rope_theta: Double?
+        public var partial_rotary_factor: Double?
+    }
+
+    public var vocab_size: Int
+    public var hidden_size: Int
+    public var num_hidden_layers: Int
+    public var num_attention_heads: Int
+    public var intermediate_size: Int
+    public var max_position_embeddings: Int?
+    public var rotary_pct: Double?
+    public var rotary_emb_base: Double?
+    public var rope_theta: Double?
+    public var rope_parameters: RopeParameters?
+    public var use_parallel_residual: Bool?
+    public var layer_norm_eps: Double?
+    public var hidden_act: String?
+    public var attention_bias: Bool?
+    public var tie_word_embeddings: Bool?
+    public var torch_dtype: String?
+    public var dtype: String?
+    public var bos_token_id: Int?
+    public var eos_token_id: Int?
+
+    public var partialRotaryFactor: Double { rope_parameters?.partial_rotary_factor ?? rotary_pct ?? 0.25 }
+    public var rotaryBase: Double { rope_parameters?.rope_theta ?? rope_theta ?? rotary_emb_base ?? 10_000 }
+    public var maxPositions: Int { max_position_embeddings ?? 2048 }
+    public var parallelResidual: Bool { use_parallel_residual ?? true }
+    public var layerNormEpsilon: Double { layer_norm_eps ?? 1e-5 }
+    public var activation: String { hidden_act ?? "gelu" }
+    public var hasAttentionBias: Bool { attention_bias ?? true }
+    public var tiedEmbeddings: Bool { tie_word_embeddings ?? false }
+
+    public init(
+        vocab_size: Int, hidden_size: Int, num_hidden_layers: Int, num_attention_heads: Int, intermediate_size: Int,
+        max_position_embeddings: Int, rotary_pct: Double = 0.25, rotary_emb_base: Double = 10_000,
+        use_parallel_residual: Bool = true, layer_norm_eps: Double = 1e-5, hidden_act: String = "gelu",
+        attention_bias: Bool = true, tie_word_embeddings: Bool = false
+    ) {
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.max_position_embeddings = max_position_embeddings
+        self.rotary_pct = rotary_pct
+        self.rotary_emb_base = rotary_emb_base
+        self.use_parallel_residual = use_parallel_residual
+        self.layer_norm_eps = layer_norm_eps
+        self.hidden_act = hidden_act
+        self.attention_bias = attention_bias
+        self.tie_word_embeddings = tie_word_embeddings
+    }
+
+    func validated(_ source: String) throws -> GPTNeoXConfig {
+        for (name, value) in [("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_hidden_layers", num_hidden_layers),
+                              ("num_attention_heads", num_attention_heads), ("intermediate_size", intermediate_size), ("max_position_embeddings", maxPositions)]
+        where value <= 0 {
+            throw CheckpointError(source, "\(name) must be positive, got \(value)")
+        }
+        guard hidden_size % num_attention_heads == 0 else {
+            throw CheckpointError(source, "hidden_size \(hidden_size) is not divisible by num_attention_heads \(num_attention_heads)")
+        }
+        guard (0...1).contains(partialRotaryFactor) else {
+            throw CheckpointError(source, "rotary fraction \(partialRotaryFactor) is outside [0, 1]")
+        }
+        if let type = rope_parameters?.rope_type, type != "default" {
+            throw CheckpointError(source, "rope_type \"\(type)\" is not supported (only \"default\")")
+        }
+        return self
+    }
+}
+
+/// transformers' GPT2Config (read for `inspect`).
+public struct GPT2Config: Codable, Sendable, Equatable {
+    public var vocab_size: Int
+    public var n_positions: Int
+    public var n_embd: Int
+    public var n_layer: Int
+    public var n_head: Int
+    public var n_inner: Int?
+    public var activation_function: String?
+    public var layer_norm_epsilon: Double?
+    public var tie_word_embeddings: Bool?
+    public var torch_dtype: String?
+    public var dtype: String?
+
+    /// GPT-2's MLP width: n_inner, or 4 × n_embd when it is null.
+    public var intermediateSize: Int { n_inner ?? 4 * n_embd }
+    public var tiedEmbeddings: Bool { tie_word_embeddings ?? true }
+
+    func validated(_ source: String) throws -> GPT2Config {
+        for (name, value) in [("vocab_size", vocab_size), ("n_positions", n_positions), ("n_embd", n_embd), ("n_layer", n_layer), ("n_head", n_head)]
+        where value <= 0 {
+            throw CheckpointError(source, "\(name) must be positive, got \(value)")
+        }
+        guard n_embd % n_head == 0 else { throw CheckpointError(source, "n_embd \(n_embd) is not divisible by n_head \(n_head)") }
+        return self
+    }
+}

@@ -1,0 +1,63 @@
+import Numerics
+
+/// The shape of a GPT-NeoX model, resolved from its config.json.
+public struct GPTNeoXHyperparameters: Sendable, Equatable {
+    public var vocabularySize: Int
+    public var hiddenSize: Int
+    public var headCount: Int
+    public var intermediateSize: Int
+    public var layerCount: Int
+    public var maxPositions: Int
+    /// Rotary features per head: int(headSize · rotary_pct).
+    public var rotaryDimensions: Int
+    public var rotaryBase: Double
+    public var parallelResidual: Bool
+    public var layerNormEpsilon: Float
+    public var activation: GELU
+    public var attentionBias: Bool
+    public var tiedEmbeddings: Bool
+
+    public var headSize: Int { hiddenSize / headCount }
+
+    public init(
+        vocabularySize: Int, hiddenSize: Int, headCount: Int, intermediateSize: Int, layerCount: Int,
+        maxPositions: Int, rotaryFraction: Double = 0.25, rotaryBase: Double = 10_000,
+        parallelResidual: Bool = true, layerNormEpsilon: Float = 1e-5, activation: GELU = .exact,
+        attentionBias: Bool = true, tiedEmbeddings: Bool = false
+    ) {
+        self.vocabularySize = vocabularySize
+        self.hiddenSize = hiddenSize
+        self.headCount = headCount
+        self.intermediateSize = intermediateSize
+        self.layerCount = layerCount
+        self.maxPositions = maxPositions
+        self.rotaryDimensions = Int(Double(hiddenSize / headCount) * rotaryFraction)
+        self.rotaryBase = rotaryBase
+        self.parallelResidual = parallelResidual
+        self.layerNormEpsilon = layerNormEpsilon
+        self.activation = activation
+        self.attentionBias = attentionBias
+        self.tiedEmbeddings = tiedEmbeddings
+    }
+
+    /// Floating-point operations of one forward pass over sequences of these lengths:
+    /// 2 per multiply-add in the matrix products (attention counted over the full T × T).
+    public func forwardFLOPs(sequenceLengths: [Int]) -> Double {
+        let H = Double(hiddenSize), I = Double(intermediateSize), V = Double(vocabularySize)
+        let N = Double(sequenceLengths.reduce(0, +))
+        let perTokenLinear = 2 * (3 * H * H + H * H + 2 * H * I)
+        let attention = sequenceLengths.reduce(0.0) { $0 + 2 * 2 * Double($1) * Double($1) * H }
+        return Double(layerCount) * (N * perTokenLinear + attention) + 2 * N * H * V
+    }
+}
+
+/// A linear module whose weight enters influence (DESIGN §2).
+public struct TrackedLinearModule: Sendable, Equatable {
+    public enum Kind: String, Sendable, Codable { case mlp, attention }
+    public let name: String
+    public let kind: Kind
+    public let layer: Int
+    public let inputSize: Int
+    public let outputSize: Int
+    public let hasBias: Bool
+}

@@ -1,0 +1,114 @@
+import CBLAS
+
+/// Thin, typed wrappers over OpenBLAS for row-major data.
+///
+/// Every matrix product in the project goes through here. The raw-pointer forms exist for hot
+/// loops that work on views into larger buffers (a layer's slice of a parameter block, one
+/// head of an attention tensor); the `Matrix` forms check shapes and are for everything else.
+public enum BLAS {
+    /// Use one BLAS thread. On this machine two vCPUs behave like one core, and a second
+    /// OpenBLAS thread only adds contention (../shared/NOTES-numerics.md).
+    public static func useSingleThread() { openblas_set_num_threads(1) }
+}
+
+/// Whether a GEMM operand is used as stored or transposed.
+public enum Transpose: Sendable {
+    case none, transposed
+    var cblas: CBLAS_TRANSPOSE { self == .none ? CblasNoTrans : CblasTrans }
+}
+
+/// Scalars with BLAS level-3 routines.
+public protocol BLASGEMMScalar: BLASScalar {
+    /// C = alpha · op(A) · op(B) + beta · C, all row-major; op(A) is m×k, op(B) is k×n.
+    static func gemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Upper triangle of C = alpha · op(A)ᵀop(A) + beta · C where op(A) is k×n (`trans` = .transposed
+    /// means C = alpha · Aᵀ A with A stored k×n). Half the cost of the equivalent GEMM.
+    static func syrk(
+        _ trans: Transpose, n: Int, k: Int, alpha: Self, a: UnsafePointer<Self>, lda: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+}
+
+extension Float: BLASGEMMScalar {
+    public static func gemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_sgemm(
+            CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    public static func syrk(
+        _ trans: Transpose, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        guard n > 0 else { return }
+        cblas_ssyrk(
+            CblasRowMajor, CblasUpper, trans.cblas, Int32(n), Int32(k), alpha, a, Int32(lda),
+            beta, c, Int32(ldc))
+    }
+}
+
+extension Double: BLASGEMMScalar {
+    public static func gemm(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+        alpha: Double, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        guard m > 0, n > 0 else { return }
+        cblas_dgemm(
+            CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    public static func syrk(
+        _ trans: Transpose, n: Int, k: Int, alpha: Double, a: UnsafePointer<Double>, lda: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        guard n > 0 else { return }
+        cblas_dsyrk(
+            CblasRowMajor, CblasUpper, trans.cblas, Int32(n), Int32(k), alpha, a, Int32(lda),
+            beta, c, Int32(ldc))
+    }
+}
+
+extension Matrix where Element: BLASGEMMScalar {
+    /// `self = alpha · op(a) · op(b) + beta · self`.
+    public func multiply(
+        _ a: Matrix, _ b: Matrix, transposeA transA: Transpose = .none,
+        transposeB transB: Transpose = .none, alpha: Element = 1, beta: Element = 0
+    ) {
+        let (m, k) = transA == .none ? (a.rows, a.cols) : (a.cols, a.rows)
+        let (kb, n) = transB == .none ? (b.rows, b.cols) : (b.cols, b.rows)
+        precondition(k == kb, "inner dimensions differ: \(k) vs \(kb)")
+        precondition(rows == m && cols == n, "output is \(rows)×\(cols), product is \(m)×\(n)")
+        Element.gemm(
+            transA, transB, m: m, n: n, k: k, alpha: alpha, a: a.storage, lda: a.cols,
+            b: b.storage, ldb: b.cols, beta: beta, c: storage, ldc: cols)
+    }
+
+    /// A new matrix `op(a) · op(b)`.
+    public static func product(
+        _ a: Matrix, _ b: Matrix, transposeA transA: Transpose = .none,
+        transposeB transB: Transpose = .none
+    ) -> Matrix {
+        let m = transA == .none ? a.rows : a.cols
+        let n = transB == .none ? b.cols : b.rows
+        let c = Matrix(rows: m, cols: n)
+        c.multiply(a, b, transposeA: transA, transposeB: transB)
+        return c
+    }
+
+    /// Copies the upper triangle into the lower one (after `syrk`, which writes only one).
+    public func symmetrizeFromUpper() {
+        precondition(rows == cols, "not square")
+        for r in 0..<rows {
+            for c in 0..<r { storage[r * cols + c] = storage[c * cols + r] }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// Row-wise softmax and log-softmax over contiguous rows of length `cols`.
+public enum Softmax {
+    /// out[r, :] = softmax(x[r, :]) for `rows` rows. `out` may alias `x`.
+    public static func forward(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int
+    ) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            let dst = out + r * cols
+            let maximum = vectorMax(row, cols)
+            var total = Float8()
+            forEachChunk(cols) { i, lanes in
+                var e = exp(loadLanes(row + i, lanes) - maximum)
+                if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
+                total += e
+                storeLanes(e, dst + i, lanes)
+            }
+            let scale = 1 / total.sum()
+            forEachChunk(cols) { i, lanes in storeLanes(loadLanes(dst + i, lanes) * scale, dst + i, lanes) }
+        }
+    }
+
+    /// out[r, :] = log_softmax(x[r, :]) = x − max − log Σ exp(x − max). `out` may alias `x`.
+    /// Returns nothing; the log-partition of each row is written to `logPartition` if given.
+    public static func logForward(
+        _ x: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+        logPartition: UnsafeMutablePointer<Float>? = nil
+    ) {
+        for r in 0..<rows {
+            let row = x + r * cols
+            let dst = out + r * cols
+            let maximum = vectorMax(row, cols)
+            var total = Float8()
+            forEachChunk(cols) { i, lanes in
+                var e = exp(loadLanes(row + i, lanes) - maximum)
+                if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
+                total += e
+            }
+            let logZ = maximum + Foundation.log(total.sum())
+            logPartition?[r] = logZ
+            forEachChunk(cols) { i, lanes in storeLanes(loadLanes(row + i, lanes) - logZ, dst + i, lanes) }
+        }
+    }
+
+    /// Backward of softmax for one row set: dx = y ⊙ (dy − ⟨dy, y⟩), with `y` the forward output.
+    /// With `accumulate` the result is added to `dx`.
+    public static func backward(
+        output y: UnsafePointer<Float>, outputGradient dy: UnsafePointer<Float>,
+        inputGradient dx: UnsafeMutablePointer<Float>, rows: Int, cols: Int,
+        accumulate: Bool = false
+    ) {
+        for r in 0..<rows {
+            let yr = y + r * cols, dyr = dy + r * cols, dxr = dx + r * cols
+            let inner = vectorDot(yr, dyr, cols)
+            forEachChunk(cols) { i, lanes in
+                var g = loadLanes(yr + i, lanes) * (loadLanes(dyr + i, lanes) - inner)
+                if accumulate { g += loadLanes(dxr + i, lanes) }
+                storeLanes(g, dxr + i, lanes)
+            }
+        }
+    }
+}

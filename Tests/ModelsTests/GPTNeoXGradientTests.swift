@@ -1,0 +1,130 @@
+import Foundation
+import Numerics
+import Testing
+@testable import Models
+
+/// A micro model with every feature switched on, weights large enough that all of them matter.
+private func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: Bool, tied: Bool = false,
+                        activation: GELU = .exact) -> GPTNeoXModel {
+    let h = GPTNeoXHyperparameters(
+        vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
+        rotaryFraction: rotaryFraction, parallelResidual: parallel, activation: activation,
+        attentionBias: attentionBias, tiedEmbeddings: tied)
+    let model = GPTNeoXModel(hyperparameters: h, seed: 11, initializerRange: 0.4)
+    var rng = RandomGenerator(seed: 12)
+    for entry in model.parameters.entries where entry.shape.count == 1 {
+        let base: Float = entry.name.hasSuffix("weight") ? 1 : 0
+        for i in 0..<entry.count { model.parameters.values[entry.offset + i] = base + 0.2 * Float(rng.nextNormal()) }
+    }
+    return model
+}
+
+/// Runs forward + summed next-token loss + backward; returns the loss and the gradients.
+private func lossAndGradients(_ model: GPTNeoXModel, _ sequences: [[Int]], observer: LinearModuleTapObserver? = nil)
+    -> (Double, ParameterStore)
+{
+    let batch = TokenBatch(sequences: sequences)
+    let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+    model.forward(batch, activations)
+    let loss = CrossEntropy.summed(logits: activations.logits, targets: .nextToken(batch),
+                                   vocabularySize: model.hyperparameters.vocabularySize,
+                                   logitGradients: activations.logitGradients)
+    let gradients = model.parameters.makeZeroedLike()
+    model.backward(batch, activations, gradients: gradients, observer: observer)
+    return (loss, gradients)
+}
+
+private let sequences = [[1, 4, 9, 2, 7, 3], [5, 0, 10], [8, 8, 1, 6]]
+
+@Suite struct GPTNeoXGradientTests {
+    static let variants: [(parallel: Bool, rotary: Double, bias: Bool, tied: Bool, activation: GELU)] = [
+        (true, 0.5, true, false, .exact), (false, 1.0, false, false, .exact), (true, 1.0, true, true, .tanhApproximation),
+    ]
+
+    @Test(arguments: 0..<3)
+    func backwardMatchesFloat64FiniteDifferencesOfAnIndependentForward(variant: Int) {
+        let v = Self.variants[variant]
+        let model = microModel(parallel: v.parallel, rotaryFraction: v.rotary, attentionBias: v.bias, tied: v.tied, activation: v.activation)
+        let (loss, gradients) = lossAndGradients(model, sequences)
+        var reference = ReferenceGPTNeoX(model)
+        // The Float32 forward agrees with the Float64 one.
+        let referenceLoss = reference.loss(sequences)
+        #expect(abs(loss - referenceLoss) < 1e-5 * abs(referenceLoss), "loss \(loss) vs reference \(referenceLoss)")
+
+        let step = 1e-5
+        for entry in model.parameters.entries {
+            var difference = 0.0, norm = 0.0
+            // Every parameter of small tensors, a spread of them in larger ones.
+            for i in stride(from: 0, to: entry.count, by: max(1, entry.count / 24)) {
+                let original = reference.parameters[entry.name]![i]
+                reference.parameters[entry.name]![i] = original + step
+                let plus = reference.loss(sequences)
+                reference.parameters[entry.name]![i] = original - step
+                let minus = reference.loss(sequences)
+                reference.parameters[entry.name]![i] = original
+                let numeric = (plus - minus) / (2 * step)
+                let analytic = Double(gradients.values[entry.offset + i])
+                difference += (analytic - numeric) * (analytic - numeric)
+                norm += numeric * numeric
+            }
+            let relative = difference.squareRoot() / max(norm.squareRoot(), 1e-6)
+            #expect(relative < 1e-3, "\(entry.name): relative gradient error \(relative)")
+        }
+    }
+
+    /// Collects Σ_t g_t a_tᵀ per tracked module from the taps.
+    final class GradientFromTaps: LinearModuleTapObserver {
+        var gradients: [Int: [Float]] = [:]
+        func observe(_ tap: LinearModuleTap) {
+            let product = Matrix<Float>(rows: tap.outputSize, cols: tap.inputSize)
+            Float.gemm(.transposed, .none, m: tap.outputSize, n: tap.inputSize, k: tap.tokenCount, alpha: 1,
+                       a: tap.outputGradients, lda: tap.outputSize, b: tap.inputs, ldb: tap.inputSize, beta: 0,
+                       c: product.storage, ldc: tap.inputSize)
+            #expect(gradients[tap.moduleIndex] == nil, "each module reported once")
+            gradients[tap.moduleIndex] = product.values
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func tapsReproduceEveryTrackedWeightGradient(parallel: Bool) {
+        let model = microModel(parallel: parallel, rotaryFraction: 0.5, attentionBias: true)
+        let observer = GradientFromTaps()
+        let (_, gradients) = lossAndGradients(model, sequences, observer: observer)
+        let modules = model.trackedModules
+        #expect(observer.gradients.count == modules.count)
+        for (index, module) in modules.enumerated() {
+            let weight = gradients.pointer(module.name + ".weight")
+            let fromTaps = observer.gradients[index]!
+            #expect(fromTaps.count == module.inputSize * module.outputSize)
+            let maxDifference = fromTaps.indices.map { abs(fromTaps[$0] - weight[$0]) }.max()!
+            #expect(maxDifference < 1e-5, "\(module.name)")
+        }
+    }
+
+    @Test func packingSequencesTogetherEqualsRunningThemAlone() {
+        let model = microModel(parallel: true, rotaryFraction: 0.5, attentionBias: true)
+        let (batchLoss, batchGradients) = lossAndGradients(model, sequences)
+        var separateLoss = 0.0
+        var summed = [Float](repeating: 0, count: model.parameters.count)
+        for sequence in sequences {
+            let (loss, gradients) = lossAndGradients(model, [sequence])
+            separateLoss += loss
+            for i in 0..<summed.count { summed[i] += gradients.values[i] }
+        }
+        #expect(abs(batchLoss - separateLoss) < 1e-4)
+        let maxDifference = (0..<summed.count).map { abs(summed[$0] - batchGradients.values[$0]) }.max()!
+        #expect(maxDifference < 1e-4)
+    }
+
+    @Test func activationsAreReusedAcrossBatches() {
+        let model = microModel(parallel: true, rotaryFraction: 0.5, attentionBias: true)
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        model.forward(TokenBatch(sequences: sequences), activations)
+        let first = Array(UnsafeBufferPointer(start: activations.logits, count: 11))
+        model.forward(TokenBatch(sequences: [[3, 3]]), activations)
+        let bytes = activations.allocatedBytes
+        model.forward(TokenBatch(sequences: sequences), activations)
+        #expect(Array(UnsafeBufferPointer(start: activations.logits, count: 11)) == first)
+        #expect(activations.allocatedBytes == bytes, "a batch no larger than before allocates nothing")
+    }
+}
