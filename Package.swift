@@ -40,8 +40,7 @@ let package = Package(
         ),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
         .testTarget(
-            name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"],
-            resources: [.copy("Fixtures")], swiftSettings: optimised),
+            name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], swiftSettings: optimised),
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -89,9 +89,10 @@ public final class GPTNeoXModel: @unchecked Sendable {
 
     /// The tracked linear modules (DESIGN §2), in the order taps report them within a layer.
     /// Index `layer * 4 + k` for k = query_key_value, dense, dense_h_to_4h, dense_4h_to_h.
-    public var trackedModules: [TrackedLinearModule] {
-        let h = hyperparameters
-        return (0..<h.layerCount).flatMap { l -> [TrackedLinearModule] in
+    public var trackedModules: [TrackedLinearModule] { Self.trackedModules(hyperparameters) }
+
+    public static func trackedModules(_ h: GPTNeoXHyperparameters) -> [TrackedLinearModule] {
+        (0..<h.layerCount).flatMap { l -> [TrackedLinearModule] in
             let p = "gpt_neox.layers.\(l)."
             return [
                 TrackedLinearModule(name: p + "attention.query_key_value", kind: .attention, layer: l,

@@ -1,7 +1,7 @@
 import Foundation
 import Numerics
 import Testing
-@testable import Models
+import Models
 
 /// A micro model with every feature switched on, weights large enough that all of them matter.
 private func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: Bool, tied: Bool = false,

@@ -1,5 +1,5 @@
 import Testing
-@testable import Numerics
+import Numerics
 
 /// Naive triple loop in Float64: the reference every GEMM result is checked against.
 private func naiveProduct<E: BLASScalar>(

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Numerics
+import Numerics
 
 private func apply(_ f: (Float8) -> Float8, _ xs: [Float]) -> [Float] {
     var out = [Float](repeating: 0, count: xs.count)

@@ -1,0 +1,103 @@
+import Checkpoints
+import Foundation
+import Models
+import Numerics
+import Testing
+
+/// Compares the Swift GPT-NeoX with transformers' GPTNeoXForCausalLM on fixtures written by
+/// Tools/reference/make_gpt_neox_fixtures.py: a right-padded batch of three sequences of
+/// different lengths (the Swift side packs them), in a parallel-residual model with 25 %
+/// rotary dimensions and a sequential one with full rotary and no attention biases.
+@Suite struct GPTNeoXReferenceTests {
+    static let configurations = ["parallel-rotary25", "sequential-rotary100"]
+
+    static func fixture(_ name: String) -> URL {
+        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("gpt_neox/\(name)")
+    }
+
+    /// max |a − b| / max |b|: the error relative to the tensor's scale.
+    static func relativeError(_ a: UnsafePointer<Float>, _ b: [Float]) -> Double {
+        var difference = 0.0, scale = 0.0
+        for i in b.indices {
+            difference = max(difference, Double(abs(a[i] - b[i])))
+            scale = max(scale, Double(abs(b[i])))
+        }
+        return difference / max(scale, 1e-30)
+    }
+
+    struct Reference {
+        let model: GPTNeoXModel
+        let file: SafeTensorsFile
+        let sequences: [[Int]]
+
+        init(_ name: String) throws {
+            let directory = GPTNeoXReferenceTests.fixture(name)
+            model = try GPTNeoXModel(directory: directory)
+            file = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
+            let tokens = try file.integers("tokens"), lengths = try file.integers("lengths")
+            let width = try file.require("tokens").shape[1]
+            sequences = lengths.enumerated().map { b, n in Array(tokens[(b * width)..<(b * width + n)]) }
+        }
+    }
+
+    @Test(arguments: configurations)
+    func logitsAndLossMatchTransformers(configuration: String) throws {
+        let reference = try Reference(configuration)
+        let model = reference.model
+        let batch = TokenBatch(sequences: reference.sequences)
+        try model.validate(batch)
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        model.forward(batch, activations)
+        let expectedLogits = try reference.file.floats("logits")
+        #expect(expectedLogits.count == batch.tokenCount * model.hyperparameters.vocabularySize)
+        let logitError = Self.relativeError(activations.logits, expectedLogits)
+        #expect(logitError < 1e-4, "logits differ by \(logitError) relative")
+
+        let loss = CrossEntropy.summed(logits: activations.logits, targets: .nextToken(batch),
+                                       vocabularySize: model.hyperparameters.vocabularySize,
+                                       logitGradients: activations.logitGradients)
+        let expectedLoss = try reference.file.doubles("loss")[0]
+        #expect(abs(loss - expectedLoss) < 1e-4 * abs(expectedLoss), "loss \(loss) vs \(expectedLoss)")
+    }
+
+    @Test(arguments: configurations)
+    func everyParameterGradientMatchesTransformers(configuration: String) throws {
+        let reference = try Reference(configuration)
+        let model = reference.model
+        let batch = TokenBatch(sequences: reference.sequences)
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        model.forward(batch, activations)
+        CrossEntropy.summed(logits: activations.logits, targets: .nextToken(batch),
+                            vocabularySize: model.hyperparameters.vocabularySize, logitGradients: activations.logitGradients)
+        let gradients = model.parameters.makeZeroedLike()
+        model.backward(batch, activations, gradients: gradients)
+        var compared = 0
+        for entry in gradients.entries {
+            let expected = try reference.file.floats("grad." + entry.name)
+            #expect(expected.count == entry.count)
+            let error = Self.relativeError(gradients.values + entry.offset, expected)
+            #expect(error < 1e-3, "gradient of \(entry.name) differs by \(error) relative")
+            compared += 1
+        }
+        // Every parameter transformers has was compared.
+        let fixtureGradients = reference.file.names.filter { $0.hasPrefix("grad.") }.count
+        #expect(compared == fixtureGradients)
+    }
+
+    @Test(arguments: configurations)
+    func greedyGenerationMatchesTransformers(configuration: String) throws {
+        let reference = try Reference(configuration)
+        let prompt = Array(reference.sequences[0].prefix(4))
+        let generated = try reference.model.greedyContinuation(of: prompt, maxNewTokens: 8)
+        #expect(generated == (try reference.file.integers("generated")))
+    }
+
+    @Test func tokenLogProbabilitiesAreTheNegativeLoss() throws {
+        let reference = try Reference("parallel-rotary25")
+        let logProbabilities = try reference.model.tokenLogProbabilities(reference.sequences)
+        #expect(logProbabilities.map(\.count) == reference.sequences.map { $0.count - 1 })
+        let total = logProbabilities.joined().reduce(0.0) { $0 - Double($1) }
+        let expectedLoss = try reference.file.doubles("loss")[0]
+        #expect(abs(total - expectedLoss) < 1e-4 * expectedLoss)
+    }
+}

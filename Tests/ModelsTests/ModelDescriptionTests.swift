@@ -1,0 +1,86 @@
+import Checkpoints
+import Foundation
+import Models
+import Testing
+
+/// `inspect`'s numbers against what PyTorch reports for the same checkpoints
+/// (Tools/reference/make_tiny_checkpoints.py writes expected.json).
+@Suite struct ModelDescriptionTests {
+    static let tinyDirectory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("tiny")
+    static let exampleDirectory = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Examples/tiny-pythia")
+
+    struct Expected: Decodable {
+        struct Module: Decodable { let name: String; let d_in: Int; let d_out: Int }
+        let parameters: Int
+        let tracked_modules: [Module]
+        let prompt: [Int]?
+        let generated: [Int]?
+    }
+
+    static func expected() throws -> [String: Expected] {
+        try JSONDecoder().decode([String: Expected].self, from: Data(contentsOf: tinyDirectory.appendingPathComponent("expected.json")))
+    }
+
+    static func directory(_ name: String) -> URL {
+        name == "tiny-pythia" ? exampleDirectory : tinyDirectory.appendingPathComponent(name)
+    }
+
+    @Test(arguments: ["tiny-pythia", "gpt_neox-bf16-sharded", "gpt2"])
+    func parameterCountAndTrackedModulesEqualPyTorch(name: String) throws {
+        let expected = try Self.expected()[name]!
+        let description = try ModelDescription(checkpoint: CheckpointDirectory(url: Self.directory(name)))
+        #expect(description.parameterCount == expected.parameters)
+        let families = ModelDescription.Family.allCases.reduce(0) { $0 + description.parameterCount($1) }
+        #expect(families == expected.parameters)
+        #expect(description.trackedModules.map(\.name) == expected.tracked_modules.map(\.name))
+        #expect(description.trackedModules.map(\.inputSize) == expected.tracked_modules.map(\.d_in))
+        #expect(description.trackedModules.map(\.outputSize) == expected.tracked_modules.map(\.d_out))
+    }
+
+    @Test func bfloat16ShardsHoldTheFloat32WeightsRounded() throws {
+        let full = try GPTNeoXModel(directory: Self.exampleDirectory)
+        let half = try GPTNeoXModel(directory: Self.directory("gpt_neox-bf16-sharded"))
+        #expect(full.parameters.count == half.parameters.count)
+        var worst: Float = 0
+        for i in 0..<full.parameters.count {
+            let a = full.parameters.values[i], b = half.parameters.values[i]
+            worst = max(worst, abs(a - b) / max(abs(a), 1e-6))
+        }
+        // bfloat16 keeps 8 significant bits: relative rounding error at most 2^-8.
+        #expect(worst <= 1.0 / 256)
+        #expect(worst > 0)
+    }
+
+    @Test func exampleModelGeneratesWhatTransformersGenerates() throws {
+        let expected = try Self.expected()["tiny-pythia"]!
+        let model = try GPTNeoXModel(directory: Self.exampleDirectory)
+        #expect(try model.greedyContinuation(of: expected.prompt!, maxNewTokens: expected.generated!.count) == expected.generated!)
+    }
+
+    @Test func loadingAGPT2CheckpointAsGPTNeoXIsAClearError() throws {
+        #expect(throws: CheckpointError.self) { try GPTNeoXModel(directory: Self.directory("gpt2")) }
+    }
+
+    @Test func nonFiniteWeightsAreRejected() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("nan-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(at: Self.exampleDirectory.appendingPathComponent("config.json"),
+                                         to: directory.appendingPathComponent("config.json"))
+        let source = try SafeTensorsFile(url: Self.exampleDirectory.appendingPathComponent("model.safetensors"))
+        var writer = SafeTensorsWriter()
+        for tensor in source.tensors {
+            var values = try source.floats(tensor.name)
+            if tensor.name == "gpt_neox.layers.1.mlp.dense_4h_to_h.weight" { values[3] = .nan }
+            writer.add(tensor.name, shape: tensor.shape, floats: values)
+        }
+        try writer.write(to: directory.appendingPathComponent("model.safetensors"))
+        #expect {
+            try GPTNeoXModel(directory: directory)
+        } throws: { error in
+            "\(error)".contains("gpt_neox.layers.1.mlp.dense_4h_to_h.weight") && "\(error)".contains("non-finite")
+        }
+    }
+}
