@@ -8,7 +8,7 @@ let optimised: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let package = Package(
     name: "swift-influence",
     products: [
-        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models"]),
+        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence"]),
         .executable(name: "influence", targets: ["influence"]),
     ],
     dependencies: [
@@ -25,10 +25,12 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Numerics", "Checkpoints"], swiftSettings: optimised),
+        .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
+        .target(name: "Influence", dependencies: ["Numerics", "Models", "Curvature"], swiftSettings: optimised),
         .executableTarget(
             name: "influence",
             dependencies: [
-                "Numerics", "Checkpoints", "Tokenization", "Models",
+                "Numerics", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised
@@ -41,6 +43,9 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
         .testTarget(
             name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], swiftSettings: optimised),
+        .testTarget(
+            name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
+            resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

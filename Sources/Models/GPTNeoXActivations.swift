@@ -1,3 +1,5 @@
+import Numerics
+
 /// The activations a GPT-NeoX forward pass keeps for its backward pass, plus backward scratch.
 ///
 /// Sized for a batch on `prepare`, and reused: buffers only grow, so a loop over batches of

@@ -52,7 +52,7 @@ public struct GPTNeoXHyperparameters: Sendable, Equatable {
 }
 
 /// A linear module whose weight enters influence (DESIGN §2).
-public struct TrackedLinearModule: Sendable, Equatable {
+public struct TrackedLinearModule: Sendable, Equatable, Codable {
     public enum Kind: String, Sendable, Codable { case mlp, attention }
     public let name: String
     public let kind: Kind
@@ -60,4 +60,13 @@ public struct TrackedLinearModule: Sendable, Equatable {
     public let inputSize: Int
     public let outputSize: Int
     public let hasBias: Bool
+
+    public init(name: String, kind: Kind, layer: Int, inputSize: Int, outputSize: Int, hasBias: Bool) {
+        self.name = name
+        self.kind = kind
+        self.layer = layer
+        self.inputSize = inputSize
+        self.outputSize = outputSize
+        self.hasBias = hasBias
+    }
 }

@@ -35,6 +35,12 @@ public struct LossTargets: Sendable {
     public var targets: [Int32]
     public var weights: [Float]
 
+    public init(targets: [Int32], weights: [Float]) {
+        precondition(targets.count == weights.count)
+        self.targets = targets
+        self.weights = weights
+    }
+
     /// Summed next-token cross-entropy over every position of every sequence.
     public static func nextToken(_ batch: TokenBatch) -> LossTargets {
         completionOnly(batch, promptLengths: Array(repeating: 0, count: batch.sequenceCount))

@@ -1,1 +1,21 @@
-print("placeholder")
+// The `influence` command-line tool: a thin layer over InfluenceKit. Each subcommand is a
+// small type in its own file.
+import ArgumentParser
+import Numerics
+
+// Debian's OpenBLAS misdetects some recent CPUs and falls back to slow kernels; restart once
+// with the right ones (see ../shared/NOTES-numerics.md and README "Performance"). One BLAS
+// thread: this tool parallelises at a coarser grain, and on this machine one thread is fastest.
+BLAS.relaunchWithBestKernelsIfNeeded()
+BLAS.useSingleThread()
+
+struct Influence: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "influence",
+        abstract: "Which training documents made a language model say this? Influence functions with EK-FAC.",
+        version: ToolVersion.current,
+        subcommands: [Inspect.self, Eval.self, Generate.self]
+    )
+}
+
+Influence.main()

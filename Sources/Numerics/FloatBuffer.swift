@@ -1,10 +1,10 @@
 /// A growable, 64-byte-aligned Float32 scratch buffer. Activations live in these so that a
 /// model reuses its memory from batch to batch and hot loops never allocate.
-final class FloatBuffer {
-    private(set) var capacity = 0
-    private(set) var pointer: UnsafeMutablePointer<Float>
+public final class FloatBuffer {
+    public private(set) var capacity = 0
+    public private(set) var pointer: UnsafeMutablePointer<Float>
 
-    init(capacity: Int = 0) {
+    public init(capacity: Int = 0) {
         pointer = FloatBuffer.allocate(max(1, capacity))
         self.capacity = max(1, capacity)
     }
@@ -12,7 +12,7 @@ final class FloatBuffer {
     deinit { UnsafeMutableRawPointer(pointer).deallocate() }
 
     /// Makes room for `count` floats; the contents are not kept when it grows.
-    func reserve(_ count: Int) {
+    public func reserve(_ count: Int) {
         guard count > capacity else { return }
         UnsafeMutableRawPointer(pointer).deallocate()
         // Grow by at least half again so that slowly growing batches reallocate rarely.

@@ -1,0 +1,83 @@
+import Models
+import Numerics
+
+/// EK-FAC pass 1 (DESIGN §4): sums, over counted token positions, of a aᵀ for every tracked
+/// module and of g gᵀ for every block, in Float64. Each batch's products are formed with
+/// `ssyrk` (half the work of a GEMM) and added to the Float64 sums, so precision is lost only
+/// within one batch.
+public final class CovarianceAccumulator: LinearModuleTapObserver {
+    public let layouts: [ModuleLayout]
+    private let layoutOfModule: [Int: Int]
+    /// Per module, the upper triangle of Σ a aᵀ (inputSize × inputSize, row-major).
+    public private(set) var inputSums: [[Double]]
+    /// Per module and block, the upper triangle of Σ g gᵀ (size × size).
+    public private(set) var outputSums: [[[Double]]]
+    /// Counted token positions so far.
+    public private(set) var tokenCount = 0
+    /// Sequences that had at least one counted position.
+    public private(set) var sequenceCount = 0
+
+    /// Rows of the current batch whose targets count; set by `begin(batch:targets:)`.
+    private var countedRows: [Int] = []
+    private let inputRows = FloatBuffer(), gradientRows = FloatBuffer(), product = FloatBuffer()
+
+    public init(layouts: [ModuleLayout]) {
+        self.layouts = layouts
+        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        inputSums = layouts.map { [Double](repeating: 0, count: $0.inputSize * $0.inputSize) }
+        outputSums = layouts.map { layout in layout.blocks.map { [Double](repeating: 0, count: $0.size * $0.size) } }
+    }
+
+    /// Restores sums saved by an earlier run (for resuming).
+    public init(layouts: [ModuleLayout], inputSums: [[Double]], outputSums: [[[Double]]], tokenCount: Int, sequenceCount: Int) {
+        self.layouts = layouts
+        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        self.inputSums = inputSums
+        self.outputSums = outputSums
+        self.tokenCount = tokenCount
+        self.sequenceCount = sequenceCount
+    }
+
+    /// Call before each backward pass with the batch and its loss targets.
+    public func begin(batch: TokenBatch, targets: LossTargets) {
+        countedRows = targets.weights.indices.filter { targets.weights[$0] != 0 }
+        tokenCount += countedRows.count
+        for s in 0..<batch.sequenceCount where batch.range(ofSequence: s).contains(where: { targets.weights[$0] != 0 }) {
+            sequenceCount += 1
+        }
+    }
+
+    public func observe(_ tap: LinearModuleTap) {
+        guard let m = layoutOfModule[tap.moduleIndex], !countedRows.isEmpty else { return }
+        let layout = layouts[m]
+        let n = countedRows.count, width = layout.inputSize, dOut = layout.outputSize
+        _ = TapRows.inputs(tap, layout, rows: countedRows, into: inputRows)
+        product.reserve(max(width * width, layout.blocks.map { $0.size * $0.size }.max() ?? 0))
+        Float.syrk(.transposed, n: width, k: n, alpha: 1, a: inputRows.pointer, lda: width, beta: 0, c: product.pointer, ldc: width)
+        addUpperTriangle(product.pointer, into: &inputSums[m], size: width)
+        TapRows.outputGradients(tap, rows: countedRows, into: gradientRows)
+        for (b, block) in layout.blocks.enumerated() {
+            Float.syrk(.transposed, n: block.size, k: n, alpha: 1, a: gradientRows.pointer + block.rows.lowerBound, lda: dOut,
+                       beta: 0, c: product.pointer, ldc: block.size)
+            addUpperTriangle(product.pointer, into: &outputSums[m][b], size: block.size)
+        }
+    }
+
+    private func addUpperTriangle(_ source: UnsafePointer<Float>, into sums: inout [Double], size: Int) {
+        sums.withUnsafeMutableBufferPointer { out in
+            for i in 0..<size {
+                for j in i..<size { out[i * size + j] += Double(source[i * size + j]) }
+            }
+        }
+    }
+
+    /// The averaged, symmetric covariance matrices: A per module, S per block.
+    public func covariances() -> (inputs: [Matrix<Double>], outputs: [[Matrix<Double>]]) {
+        let scale = 1 / Double(max(tokenCount, 1))
+        func symmetric(_ upper: [Double], _ n: Int) -> Matrix<Double> {
+            Matrix<Double>(rows: n, cols: n) { i, j in (i <= j ? upper[i * n + j] : upper[j * n + i]) * scale }
+        }
+        return (zip(layouts, inputSums).map { symmetric($1, $0.inputSize) },
+                zip(layouts, outputSums).map { layout, blocks in zip(layout.blocks, blocks).map { symmetric($1, $0.size) } })
+    }
+}

@@ -1,0 +1,60 @@
+import Models
+import Numerics
+
+/// EK-FAC pass 2 (DESIGN §4): for every sequence n and block, the pseudo-gradient rotated into
+/// the Kronecker eigenbasis, Q_Sᵀ Gₙ Q_A, squared element-wise and summed over sequences.
+///
+/// Gₙ = Σₜ gₜaₜᵀ is never formed: rotating the rows first, ãₜ = Q_Aᵀaₜ and g̃ₜ = Q_Sᵀgₜ, gives
+/// Q_Sᵀ Gₙ Q_A = G̃ₙᵀ Ãₙ, one GEMM per sequence and block on already-rotated rows.
+public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
+    public let eigenbases: [ModuleEigenbasis]
+    private let layoutOfModule: [Int: Int]
+    /// Per module and block, Σₙ (Q_Sᵀ Gₙ Q_A)² (size × inputSize), in Float64.
+    public private(set) var sums: [[[Double]]]
+    public private(set) var sequenceCount = 0
+
+    private var countedSequences: [Int] = []
+    private let inputs = FloatBuffer(), rotatedInputs = FloatBuffer(), rotatedGradients = FloatBuffer(), product = FloatBuffer()
+
+    public init(eigenbases: [ModuleEigenbasis]) {
+        self.eigenbases = eigenbases
+        layoutOfModule = Dictionary(uniqueKeysWithValues: eigenbases.enumerated().map { ($1.layout.moduleIndex, $0) })
+        sums = eigenbases.map { basis in basis.layout.blocks.map { [Double](repeating: 0, count: $0.size * basis.layout.inputSize) } }
+    }
+
+    /// Call before each backward pass: sequences without counted targets are left out.
+    public func begin(batch: TokenBatch, targets: LossTargets) {
+        countedSequences = (0..<batch.sequenceCount).filter { s in batch.range(ofSequence: s).contains { targets.weights[$0] != 0 } }
+        sequenceCount += countedSequences.count
+    }
+
+    public func observe(_ tap: LinearModuleTap) {
+        guard let m = layoutOfModule[tap.moduleIndex], !countedSequences.isEmpty else { return }
+        let basis = eigenbases[m], layout = basis.layout
+        let N = tap.tokenCount, width = layout.inputSize, dOut = layout.outputSize
+        _ = TapRows.inputs(tap, layout, into: inputs)
+        rotatedInputs.reserve(N * width)
+        Float.gemm(.none, .none, m: N, n: width, k: width, alpha: 1, a: inputs.pointer, lda: width,
+                   b: basis.inputEigenvectors.storage, ldb: width, beta: 0, c: rotatedInputs.pointer, ldc: width)
+        for (b, block) in layout.blocks.enumerated() {
+            let d = block.size
+            rotatedGradients.reserve(N * d)
+            Float.gemm(.none, .none, m: N, n: d, k: d, alpha: 1, a: tap.outputGradients + block.rows.lowerBound, lda: dOut,
+                       b: basis.outputEigenvectors[b].storage, ldb: d, beta: 0, c: rotatedGradients.pointer, ldc: d)
+            product.reserve(d * width)
+            sums[m][b].withUnsafeMutableBufferPointer { sum in
+                for s in countedSequences {
+                    let rows = tap.batch.range(ofSequence: s)
+                    Float.gemm(.transposed, .none, m: d, n: width, k: rows.count, alpha: 1,
+                               a: rotatedGradients.pointer + rows.lowerBound * d, lda: d,
+                               b: rotatedInputs.pointer + rows.lowerBound * width, ldb: width,
+                               beta: 0, c: product.pointer, ldc: width)
+                    for i in 0..<(d * width) {
+                        let value = Double(product.pointer[i])
+                        sum[i] += value * value
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Models
+import Numerics
+
+/// Runs the two EK-FAC passes of DESIGN §4 over a set of examples.
+///
+/// In both passes each counted next-token label is sampled from the model's own predictive
+/// distribution (the true Fisher); pass 2 draws fresh labels. Examples are processed in batches
+/// of `batchSize` sequences; the result does not depend on the batch size.
+public final class FactorFitter {
+    public struct Progress: Sendable {
+        public let pass: Int
+        public let tokensDone: Int
+        public let tokensTotal: Int
+    }
+
+    public let model: GPTNeoXModel
+    public let layouts: [ModuleLayout]
+    public let batchSize: Int
+    public let seed: UInt64
+    private let activations: GPTNeoXActivations
+    private let scratch: FloatBuffer
+
+    public init(model: GPTNeoXModel, layouts: [ModuleLayout], batchSize: Int, seed: UInt64) {
+        precondition(batchSize > 0)
+        self.model = model
+        self.layouts = layouts
+        self.batchSize = batchSize
+        self.seed = seed
+        activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        scratch = FloatBuffer(capacity: model.hyperparameters.vocabularySize)
+    }
+
+    /// Forward, sampled labels, backward into `observer` for every batch. Each sequence's
+    /// labels come from its own random stream (seeded by pass and example index), so that the
+    /// result does not depend on how examples are grouped into batches.
+    private func run(
+        _ examples: [TokenizedExample], pass: Int, begin: (TokenBatch, LossTargets) -> Void,
+        observer: LinearModuleTapObserver, progress: (Progress) -> Void
+    ) throws {
+        let total = examples.reduce(0) { $0 + $1.tokens.count }
+        var done = 0
+        let V = model.hyperparameters.vocabularySize
+        for start in stride(from: 0, to: examples.count, by: batchSize) {
+            let slice = Array(examples[start..<min(start + batchSize, examples.count)])
+            let batch = TokenBatch(examples: slice)
+            try model.validate(batch)
+            model.forward(batch, activations)
+            var targets = LossTargets.counted(batch, examples: slice)
+            for s in 0..<batch.sequenceCount {
+                var rng = RandomGenerator(seed: seed &+ UInt64(pass) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(start + s) &* 0xBF58_476D_1CE4_E5B9)
+                let rows = batch.range(ofSequence: s)
+                var sequenceTargets = LossTargets(targets: Array(targets.targets[rows]), weights: Array(targets.weights[rows]))
+                CrossEntropy.sampleTargets(logits: activations.logits + rows.lowerBound * V, targets: &sequenceTargets,
+                                           vocabularySize: V, scratch: scratch.pointer, using: &rng)
+                targets.targets.replaceSubrange(rows, with: sequenceTargets.targets)
+            }
+            CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: V,
+                                logitGradients: activations.logitGradients)
+            begin(batch, targets)
+            model.backward(batch, activations, gradients: nil, observer: observer)
+            done += batch.tokenCount
+            progress(Progress(pass: pass, tokensDone: done, tokensTotal: total))
+        }
+    }
+
+    /// Pass 1: sums of a aᵀ and g gᵀ.
+    public func accumulateCovariances(
+        _ examples: [TokenizedExample], progress: (Progress) -> Void = { _ in }
+    ) throws -> CovarianceAccumulator {
+        let accumulator = CovarianceAccumulator(layouts: layouts)
+        try run(examples, pass: 1, begin: accumulator.begin, observer: accumulator, progress: progress)
+        return accumulator
+    }
+
+    /// Eigendecomposition of the averaged covariances.
+    public static func eigenbases(_ covariances: CovarianceAccumulator) throws -> [ModuleEigenbasis] {
+        let (inputs, outputs) = covariances.covariances()
+        return try covariances.layouts.indices.map { m in
+            try ModuleEigenbasis(layout: covariances.layouts[m], inputCovariance: inputs[m], outputCovariances: outputs[m])
+        }
+    }
+
+    /// Pass 2: corrected eigenvalues, averaged over sequences.
+    public func correctEigenvalues(
+        _ examples: [TokenizedExample], eigenbases: [ModuleEigenbasis], covariances: CovarianceAccumulator,
+        progress: (Progress) -> Void = { _ in }
+    ) throws -> EKFACFactors {
+        let accumulator = EigenvalueCorrectionAccumulator(eigenbases: eigenbases)
+        try run(examples, pass: 2, begin: accumulator.begin, observer: accumulator, progress: progress)
+        let scale = 1 / Double(max(accumulator.sequenceCount, 1))
+        return EKFACFactors(
+            eigenbases: eigenbases, correctedEigenvalues: accumulator.sums.map { $0.map { $0.map { Float($0 * scale) } } },
+            covarianceTokenCount: covariances.tokenCount, covarianceSequenceCount: covariances.sequenceCount,
+            correctionSequenceCount: accumulator.sequenceCount)
+    }
+}

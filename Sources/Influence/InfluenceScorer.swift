@@ -1,0 +1,122 @@
+import Curvature
+import Foundation
+import Models
+import Numerics
+
+/// Influence scores I(z_m, z_q) = ∇f(z_q)ᵀ P ∇L(z_m) between queries and training documents,
+/// summed over tracked modules (DESIGN §3, §5). P is a product of damped inverse curvatures:
+/// one for single-stage influence, two for multi-stage, none for GDP.
+///
+/// Each query's gradient is preconditioned once and kept as a row of a [queries × parameters]
+/// matrix per module. Because every preconditioner is symmetric, ⟨P∇f, ∇L⟩ = ⟨∇f, P∇L⟩, so
+/// documents need only their raw gradients: a batch's per-document gradients are formed once
+/// and multiplied against all queries in one GEMM per module. Memory is flat in the number of
+/// documents.
+public final class InfluenceScorer {
+    public let layouts: [ModuleLayout]
+    /// Per module, the preconditioned query gradients [queries × parameterCount].
+    private let queryGradients: [Matrix<Float>]
+    public let queryCount: Int
+
+    /// Computes and preconditions the query gradients. `model` gives ∇f; each preconditioner
+    /// (applied in order, e.g. fine-tuned then pre-trained) must cover the same modules.
+    public init(model: GPTNeoXModel, layouts: [ModuleLayout], queries: [TokenizedExample],
+                preconditioners: [Preconditioner], batchSize: Int = 8) throws {
+        for preconditioner in preconditioners where preconditioner.factors.layouts.map(\.name) != layouts.map(\.name) {
+            throw ModelInputError("the factors cover modules \(preconditioner.factors.layouts.map(\.name)), not the selected \(layouts.map(\.name))")
+        }
+        self.layouts = layouts
+        queryCount = queries.count
+        let matrices = layouts.map { Matrix<Float>(rows: queries.count, cols: $0.parameterCount) }
+        let runner = GradientRunner(model: model, layouts: layouts)
+        for start in stride(from: 0, to: queries.count, by: batchSize) {
+            let slice = Array(queries[start..<min(start + batchSize, queries.count)])
+            let collector = try runner.gradients(of: slice)
+            for (m, layout) in layouts.enumerated() {
+                let P = layout.parameterCount
+                (matrices[m].storage + start * P).update(from: collector.gradients[m].pointer, count: slice.count * P)
+            }
+        }
+        for preconditioner in preconditioners {
+            for m in layouts.indices {
+                for q in 0..<queries.count {
+                    preconditioner.apply(module: m, to: matrices[m].storage + q * layouts[m].parameterCount)
+                }
+            }
+        }
+        queryGradients = matrices
+    }
+
+    /// Scores of a batch of documents against every query: `total[q][d]` and, per module,
+    /// `perModule[m][q][d]`. `model` gives ∇L (the pre-trained model in multi-stage scoring).
+    public func score(model: GPTNeoXModel, documents: [TokenizedExample], runner: GradientRunner? = nil)
+        throws -> (total: [[Double]], perModule: [[[Double]]])
+    {
+        let runner = runner ?? GradientRunner(model: model, layouts: layouts)
+        let collector = try runner.gradients(of: documents)
+        let D = documents.count, Q = queryCount
+        var total = [[Double]](repeating: [Double](repeating: 0, count: D), count: Q)
+        var perModule: [[[Double]]] = []
+        let product = [Float](unsafeUninitializedCapacity: Q * D) { _, n in n = Q * D }
+        var scores = product
+        for (m, layout) in layouts.enumerated() {
+            let P = layout.parameterCount
+            scores.withUnsafeMutableBufferPointer { out in
+                Float.gemm(.none, .transposed, m: Q, n: D, k: P, alpha: 1, a: queryGradients[m].storage, lda: P,
+                           b: collector.gradients[m].pointer, ldb: P, beta: 0, c: out.baseAddress!, ldc: D)
+            }
+            var moduleScores = [[Double]](repeating: [Double](repeating: 0, count: D), count: Q)
+            for q in 0..<Q {
+                for d in 0..<D {
+                    moduleScores[q][d] = Double(scores[q * D + d])
+                    total[q][d] += moduleScores[q][d]
+                }
+            }
+            perModule.append(moduleScores)
+        }
+        return (total, perModule)
+    }
+
+    /// The preconditioned gradient of query `q` for module `m` (for tests and reports).
+    public func preconditionedQueryGradient(query q: Int, module m: Int) -> [Float] {
+        let P = layouts[m].parameterCount
+        return Array(UnsafeBufferPointer(start: queryGradients[m].storage + q * P, count: P))
+    }
+}
+
+/// Runs forward, the summed cross-entropy on an example's counted targets (the true next
+/// tokens), and backward, collecting per-sequence module gradients.
+public final class GradientRunner {
+    public let model: GPTNeoXModel
+    let collector: SequenceGradients
+    private let activations: GPTNeoXActivations
+
+    public init(model: GPTNeoXModel, layouts: [ModuleLayout]) {
+        self.model = model
+        collector = SequenceGradients(layouts: layouts)
+        activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+    }
+
+    func gradients(of examples: [TokenizedExample]) throws -> SequenceGradients {
+        let batch = TokenBatch(examples: examples)
+        try model.validate(batch)
+        model.forward(batch, activations)
+        let targets = LossTargets.counted(batch, examples: examples)
+        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.vocabularySize,
+                            logitGradients: activations.logitGradients)
+        collector.reserve(sequences: examples.count)
+        model.backward(batch, activations, gradients: nil, observer: collector)
+        return collector
+    }
+
+    /// Per-sequence module gradients as arrays (for tests): `[sequence][module]`.
+    public func moduleGradients(of examples: [TokenizedExample]) throws -> [[[Float]]] {
+        let collector = try gradients(of: examples)
+        return examples.indices.map { s in
+            collector.layouts.indices.map { m in
+                let P = collector.layouts[m].parameterCount
+                return Array(UnsafeBufferPointer(start: collector.gradients[m].pointer + s * P, count: P))
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Models
+import Tokenization
+
+/// A one-line problem the user can fix; printed as "Error: …" with a non-zero exit.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writes a line to standard error (warnings, progress), keeping standard output for results.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
+
+/// A GPT-NeoX model and its tokenizer, loaded from a Hugging Face directory.
+struct LoadedModel {
+    let directory: URL
+    let model: GPTNeoXModel
+    let tokenizer: BPETokenizer
+
+    init(path: String) throws {
+        directory = URL(fileURLWithPath: path)
+        let checkpoint = try CheckpointDirectory(url: directory)
+        model = try GPTNeoXModel(checkpoint: checkpoint)
+        let tokenizerURL = checkpoint.tokenizerURL
+        guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {
+            throw CommandError("\(tokenizerURL.path): missing tokenizer (tokenizer.json not found)")
+        }
+        tokenizer = try BPETokenizer(contentsOf: tokenizerURL)
+        if tokenizer.vocabularySize > model.hyperparameters.vocabularySize {
+            throw CommandError("\(tokenizerURL.path): tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(model.hyperparameters.vocabularySize)")
+        }
+    }
+
+    /// Token ids of `text`, cut to the model's context with a warning.
+    func encode(_ text: String, what: String) throws -> [Int] {
+        var tokens = tokenizer.encode(text)
+        if tokens.isEmpty { throw CommandError("\(what) is empty: it has no tokens") }
+        let context = model.hyperparameters.maxPositions
+        if tokens.count > context {
+            warn("warning: \(what) has \(tokens.count) tokens; keeping the first \(context) (the model's context)")
+            tokens = Array(tokens.prefix(context))
+        }
+        return tokens
+    }
+}
+
+/// Reads a JSON Lines file, one object per non-blank line, with errors naming the line.
+func readJSONLines<T: Decodable>(_ path: String, as type: T.Type) throws -> [T] {
+    let url = URL(fileURLWithPath: path)
+    guard let data = FileManager.default.contents(atPath: url.path) else {
+        throw CommandError("\(path): file not found")
+    }
+    guard let text = String(data: data, encoding: .utf8) else {
+        throw CommandError("\(path): not valid UTF-8")
+    }
+    var records: [T] = []
+    let decoder = JSONDecoder()
+    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty { continue }
+        do {
+            records.append(try decoder.decode(T.self, from: Data(trimmed.utf8)))
+        } catch {
+            throw CommandError("\(path):\(number + 1): \(jsonProblem(error))")
+        }
+    }
+    return records
+}
+
+private func jsonProblem(_ error: Error) -> String {
+    switch error {
+    case DecodingError.keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
+    case DecodingError.typeMismatch(_, let context): return "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type"
+    case DecodingError.valueNotFound(_, let context): return "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" is null"
+    default: return "invalid JSON"
+    }
+}
+
+/// A JSON string literal.
+func jsonQuoted(_ text: String) -> String {
+    let data = try! JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])
+    let array = String(decoding: data, as: UTF8.self)
+    return String(array.dropFirst().dropLast())
+}
+
+/// A finite number as JSON (shortest representation that reads back exactly).
+func jsonNumber(_ value: Double) -> String {
+    value.isFinite ? "\(value)" : "null"
+}
+
+func jsonNumber(_ value: Float) -> String {
+    value.isFinite ? "\(value)" : "null"
+}

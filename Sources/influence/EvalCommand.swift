@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import Models
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Per-token log-probabilities and loss of texts under a model.",
+        discussion: """
+            With --json, prints one line per sequence: {"tokens": [ids], "token_logprobs": [...], "loss": x}, \
+            where token_logprobs[i] is log p(tokens[i+1] | tokens[0...i]) and loss is the mean of their negatives. \
+            Texts longer than the model's context are cut to it, with a warning.
+            """)
+
+    @Argument(help: "A GPT-NeoX model directory (config.json, model.safetensors, tokenizer.json).")
+    var modelDirectory: String
+
+    @Option(help: "A text to evaluate.")
+    var text: String?
+
+    @Option(help: "A JSON Lines file of {\"text\": ...} objects.")
+    var input: String?
+
+    @Flag(help: "Print JSON Lines instead of a table.")
+    var json = false
+
+    @Option(help: "Tokens per forward pass (sequences are packed up to this many).")
+    var batchTokens = 4096
+
+    func validate() throws {
+        if (text == nil) == (input == nil) { throw ValidationError("give exactly one of --text and --input") }
+        if batchTokens < 1 { throw ValidationError("--batch-tokens must be positive") }
+    }
+
+    struct Record: Decodable { let text: String }
+
+    func run() throws {
+        let loaded = try LoadedModel(path: modelDirectory)
+        let texts: [(String, String)]
+        if let text {
+            texts = [(text, "--text")]
+        } else {
+            texts = try readJSONLines(input!, as: Record.self).enumerated().map { ($1.text, "\(input!) record \($0 + 1)") }
+            if texts.isEmpty { throw CommandError("\(input!): no records") }
+        }
+        let sequences = try texts.map { text, what -> [Int] in
+            let tokens = try loaded.encode(text, what: what)
+            if tokens.count < 2 { throw CommandError("\(what) has a single token; a loss needs at least two") }
+            return tokens
+        }
+        let activations = GPTNeoXActivations(hyperparameters: loaded.model.hyperparameters)
+        if !json { print("    #  tokens      loss  perplexity") }
+        var start = 0
+        while start < sequences.count {
+            // Pack whole sequences up to the token budget (always at least one).
+            var end = start + 1, tokens = sequences[start].count
+            while end < sequences.count && tokens + sequences[end].count <= batchTokens {
+                tokens += sequences[end].count
+                end += 1
+            }
+            let batch = Array(sequences[start..<end])
+            let logProbabilities = try loaded.model.tokenLogProbabilities(batch, activations: activations)
+            for (offset, (tokens, values)) in zip(batch, logProbabilities).enumerated() {
+                let loss = -values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
+                if json {
+                    let ids = tokens.map(String.init).joined(separator: ", ")
+                    let logprobs = values.map(jsonNumber).joined(separator: ", ")
+                    print("{\"tokens\": [\(ids)], \"token_logprobs\": [\(logprobs)], \"loss\": \(jsonNumber(loss))}")
+                } else {
+                    print(String(format: "%5d %7d %9.4f %11.3f", start + offset + 1, tokens.count, loss, exp(loss)))
+                }
+            }
+            start = end
+        }
+    }
+}
