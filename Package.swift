@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian: `apt-get install libopenblas-dev liblapacke-dev pkg-config`.
@@ -26,7 +27,10 @@ let package = Package(
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Numerics", "Checkpoints"], swiftSettings: optimised),
         .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
-        .target(name: "Influence", dependencies: ["Numerics", "Models", "Curvature"], swiftSettings: optimised),
+        .target(
+            name: "Influence",
+            dependencies: ["Numerics", "Models", "Curvature", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: optimised),
         .executableTarget(
             name: "influence",
             dependencies: [

@@ -39,7 +39,7 @@ public struct FactorManifest: Codable, Sendable, Equatable {
         }
 
         /// Options that change the result (batch size does not).
-        func sameResult(as other: Options) -> Bool {
+        public func sameResult(as other: Options) -> Bool {
             var a = self, b = other
             a.batchSize = 0; b.batchSize = 0
             return a == b
@@ -57,6 +57,21 @@ public struct FactorManifest: Codable, Sendable, Equatable {
     public var covarianceSequences: Int
     public var correctionSequences: Int
     public var modules: [ModuleLayout]
+
+    public init(toolVersion: String, modelType: String, modelPath: String, modelFingerprint: String, options: Options,
+                passesCompleted: Int, covarianceTokens: Int, covarianceSequences: Int, correctionSequences: Int,
+                modules: [ModuleLayout]) {
+        self.toolVersion = toolVersion
+        self.modelType = modelType
+        self.modelPath = modelPath
+        self.modelFingerprint = modelFingerprint
+        self.options = options
+        self.passesCompleted = passesCompleted
+        self.covarianceTokens = covarianceTokens
+        self.covarianceSequences = covarianceSequences
+        self.correctionSequences = correctionSequences
+        self.modules = modules
+    }
 
     enum CodingKeys: String, CodingKey {
         case tool, toolVersion = "tool_version", modelType = "model_type", modelPath = "model_path"

@@ -95,3 +95,13 @@ func jsonNumber(_ value: Double) -> String {
 func jsonNumber(_ value: Float) -> String {
     value.isFinite ? "\(value)" : "null"
 }
+
+enum AtomicOutput {
+    static func write(_ text: String, to path: String) throws {
+        do {
+            try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: path))
+        } catch {
+            throw CommandError("\(error)")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Models
+
+/// A line of a data file: `{"text": ...}` or `{"prompt": ..., "completion": ...}`, with an
+/// optional `"id"` (string or number).
+struct DataRecord: Decodable {
+    let id: String?
+    let text: String?
+    let prompt: String?
+    let completion: String?
+
+    enum CodingKeys: String, CodingKey { case id, text, prompt, completion }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let s = try? c.decode(String.self, forKey: .id) {
+            id = s
+        } else if let n = try? c.decode(Int.self, forKey: .id) {
+            id = String(n)
+        } else {
+            id = nil
+        }
+        text = try c.decodeIfPresent(String.self, forKey: .text)
+        prompt = try c.decodeIfPresent(String.self, forKey: .prompt)
+        completion = try c.decodeIfPresent(String.self, forKey: .completion)
+    }
+}
+
+/// Tokenised records, ready for fitting or scoring.
+struct TokenizedRecords {
+    var ids: [String]
+    var examples: [TokenizedExample]
+    var truncated = 0
+}
+
+extension LoadedModel {
+    /// Tokenises records as DESIGN §8 says: text as is; prompt and completion separately, then
+    /// concatenated, with only the completion's tokens as targets. Sequences are cut to
+    /// `maxLength` tokens (counted in `truncated`). Records without a counted target are errors.
+    func tokenize(_ records: [DataRecord], source: String, maxLength: Int, requireIds: Bool = false,
+                  allowPromptCompletion: Bool = true) throws -> TokenizedRecords {
+        var result = TokenizedRecords(ids: [], examples: [])
+        let limit = min(maxLength, model.hyperparameters.maxPositions)
+        var seen = Set<String>()
+        for (index, record) in records.enumerated() {
+            let place = "\(source) record \(index + 1)"
+            if requireIds && record.id == nil { throw CommandError("\(place): missing \"id\"") }
+            let id = record.id ?? String(index)
+            if !seen.insert(id).inserted { throw CommandError("\(place): duplicate id \"\(id)\"") }
+            var example: TokenizedExample
+            if let text = record.text {
+                if record.prompt != nil || record.completion != nil {
+                    throw CommandError("\(place): give either \"text\" or \"prompt\" and \"completion\", not both")
+                }
+                example = TokenizedExample(tokens: tokenizer.encode(text))
+            } else if let prompt = record.prompt, let completion = record.completion {
+                guard allowPromptCompletion else { throw CommandError("\(place): expected \"text\"") }
+                let promptTokens = tokenizer.encode(prompt), completionTokens = tokenizer.encode(completion)
+                if completionTokens.isEmpty { throw CommandError("\(place): the completion is empty") }
+                example = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
+            } else {
+                throw CommandError("\(place): needs \"text\"\(allowPromptCompletion ? " or \"prompt\" and \"completion\"" : "")")
+            }
+            if example.tokens.count > limit {
+                if example.promptLength >= limit - 1 {
+                    throw CommandError("\(place): the prompt has \(example.promptLength) tokens; the limit is \(limit)")
+                }
+                example.tokens = Array(example.tokens.prefix(limit))
+                result.truncated += 1
+            }
+            if example.targetCount == 0 { throw CommandError("\(place): too short; it needs at least two tokens") }
+            result.ids.append(id)
+            result.examples.append(example)
+        }
+        return result
+    }
+}
+
+/// FNV-1a of a file's bytes, to record which data factors were fitted on.
+func fileFingerprint(_ path: String) -> String {
+    guard let data = FileManager.default.contents(atPath: path) else { return "missing" }
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+    return String(hash, radix: 16)
+}

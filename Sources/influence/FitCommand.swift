@@ -1,0 +1,128 @@
+import ArgumentParser
+import Curvature
+import Foundation
+import Models
+
+struct Fit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fit EK-FAC factors of a model on data (two passes; resumable).",
+        discussion: """
+            Pass 1 accumulates the input and output-gradient covariances A and S with next-token labels \
+            sampled from the model (Float64 sums), then eigendecomposes them. Pass 2 accumulates the \
+            corrected eigenvalues from per-sequence pseudo-gradients with freshly sampled labels. \
+            Data lines are {"text": ...} or {"prompt": ..., "completion": ...} (completion positions only). \
+            Run the same command again to resume an interrupted fit.
+            """)
+
+    @Argument(help: "A GPT-NeoX model directory.")
+    var modelDirectory: String
+
+    @Option(help: "JSON Lines fitting data.")
+    var data: String
+
+    @Option(help: "Output directory for the factors.")
+    var out: String
+
+    @Option(help: "Tracked modules: all, mlp or attention.")
+    var modules: ModuleSelection = .all
+
+    @Option(help: "Blocks of the fused query/key/value weight: per-head or fused.")
+    var attentionBlocks: AttentionBlocks = .perHead
+
+    @Flag(help: "Include biases (a constant 1 appended to each module input).")
+    var includeBias = false
+
+    @Option(help: "Use at most this many sequences.")
+    var maxSequences: Int?
+
+    @Option(help: "Cut sequences to this many tokens (default: the model's context).")
+    var seqLen: Int?
+
+    @Option(help: "Sequences per forward/backward pass.")
+    var batchSize = 8
+
+    @Option(help: "Seed of the sampled labels.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Discard factors already in --out and fit again.")
+    var force = false
+
+    func validate() throws {
+        if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
+        if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be positive") }
+        if let seqLen, seqLen < 2 { throw ValidationError("--seq-len must be at least 2") }
+    }
+
+    func run() throws {
+        let loaded = try LoadedModel(path: modelDirectory)
+        let model = loaded.model
+        let h = model.hyperparameters
+        let sequenceLength = min(seqLen ?? h.maxPositions, h.maxPositions)
+        var records = try readJSONLines(data, as: DataRecord.self)
+        if let maxSequences { records = Array(records.prefix(maxSequences)) }
+        if records.isEmpty { throw CommandError("\(data): no records") }
+        let tokenized = try loaded.tokenize(records, source: data, maxLength: sequenceLength)
+        if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(sequenceLength) tokens") }
+
+        let layouts = ModuleLayout.gptNeoX(h, modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias)
+        let options = FactorManifest.Options(
+            modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias, maxSequences: maxSequences,
+            sequenceLength: sequenceLength, batchSize: batchSize, seed: seed, data: data, dataFingerprint: fileFingerprint(data))
+        let directory = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var manifest = FactorManifest(
+            toolVersion: ToolVersion.current, modelType: "gpt_neox", modelPath: loaded.directory.path,
+            modelFingerprint: model.fingerprint, options: options, passesCompleted: 0, covarianceTokens: 0,
+            covarianceSequences: 0, correctionSequences: 0, modules: layouts)
+
+        // Resume: the same model and options continue after the last finished pass.
+        var covariances: CovarianceAccumulator?
+        if !force, let existing = try? FactorStore.readManifest(directory) {
+            guard existing.modelFingerprint == manifest.modelFingerprint, existing.options.sameResult(as: options) else {
+                throw CommandError("\(FactorStore.manifestURL(directory).path): holds factors of another model, data or options; use --force to replace them or choose another --out")
+            }
+            if existing.passesCompleted >= 2 {
+                warn("factors in \(out) are complete; nothing to do (--force fits again)")
+                return
+            }
+            if existing.passesCompleted == 1 {
+                covariances = try FactorStore.readCovariances(layouts: layouts, from: directory)
+                manifest = existing
+                warn("resuming after pass 1 (\(existing.covarianceTokens) tokens)")
+            }
+        }
+
+        let fitter = FactorFitter(model: model, layouts: layouts, batchSize: batchSize, seed: seed)
+        let totalTokens = tokenized.examples.reduce(0) { $0 + $1.tokens.count }
+        let parameterCount = layouts.reduce(0) { $0 + $1.parameterCount }
+        warn("fitting \(layouts.count) modules (\(layouts.reduce(0) { $0 + $1.blocks.count }) blocks, \(parameterCount) weights) on \(tokenized.examples.count) sequences, \(totalTokens) tokens")
+        if covariances == nil {
+            let bar = ProgressBar("pass 1/2 covariances", total: totalTokens)
+            let accumulator = try fitter.accumulateCovariances(tokenized.examples) { bar.update($0.tokensDone) }
+            bar.finish()
+            try FactorStore.writeCovariances(accumulator, to: directory)
+            manifest.passesCompleted = 1
+            manifest.covarianceTokens = accumulator.tokenCount
+            manifest.covarianceSequences = accumulator.sequenceCount
+            try FactorStore.writeManifest(manifest, to: directory)
+            covariances = accumulator
+        }
+        let start = Date()
+        let eigenbases = try FactorFitter.eigenbases(covariances!)
+        warn(String(format: "eigendecomposition: %.2f s", Date().timeIntervalSince(start)))
+        let bar = ProgressBar("pass 2/2 eigenvalues ", total: totalTokens)
+        let factors = try fitter.correctEigenvalues(tokenized.examples, eigenbases: eigenbases, covariances: covariances!) {
+            bar.update($0.tokensDone)
+        }
+        bar.finish()
+        try FactorStore.writeFactors(factors, to: directory)
+        manifest.passesCompleted = 2
+        manifest.correctionSequences = factors.correctionSequenceCount
+        try FactorStore.writeManifest(manifest, to: directory)
+        print("wrote \(FactorStore.factorsURL(directory).path) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(manifest.correctionSequences) sequences)")
+    }
+}
+
+extension ModuleSelection: ExpressibleByArgument {}
+extension AttentionBlocks: ExpressibleByArgument {}
+extension PreconditionerMethod: ExpressibleByArgument {}

@@ -1,0 +1,75 @@
+import Checkpoints
+import Curvature
+import Foundation
+import Influence
+import Models
+import Numerics
+import Testing
+
+@Suite struct ScoringTests {
+    /// (c) GDP scores equal the dot products of PyTorch's gradients (fixture written by
+    /// Tools/reference/make_gdp_fixture.py).
+    @Test func gradientDotProductsMatchPyTorch() throws {
+        let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("gdp")
+        let model = try GPTNeoXModel(directory: directory)
+        let reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
+        func sequences(_ prefix: String) throws -> [[Int]] {
+            let tokens = try reference.integers("\(prefix)_tokens"), lengths = try reference.integers("\(prefix)_lengths")
+            let width = try reference.require("\(prefix)_tokens").shape[1]
+            return lengths.enumerated().map { Array(tokens[($0 * width)..<($0 * width + $1)]) }
+        }
+        let prompts = try reference.integers("query_prompt_lengths")
+        let queries = try sequences("query").enumerated().map { TokenizedExample(tokens: $1, promptLength: prompts[$0]) }
+        let documents = try sequences("train").map { TokenizedExample(tokens: $0) }
+        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: .fused, includeBias: false)
+        let scorer = try InfluenceScorer(model: model, layouts: layouts, queries: queries, preconditioners: [])
+        let (total, perModule) = try scorer.score(model: model, documents: documents)
+        let expected = try reference.doubles("scores"), expectedModules = try reference.doubles("module_scores")
+        let Q = queries.count, D = documents.count
+        #expect(relativeError(total.flatMap { $0 }, expected) < 1e-4)
+        for m in layouts.indices {
+            let slice = Array(expectedModules[(m * Q * D)..<((m + 1) * Q * D)])
+            #expect(relativeError(perModule[m].flatMap { $0 }, slice) < 1e-3, "module \(layouts[m].name)")
+        }
+    }
+
+    /// (d) Scores do not depend on batch size or document order, and per-module scores sum to the total.
+    @Test(arguments: [PreconditionerMethod.ekfac, .kfac])
+    func scoresAreIndependentOfBatchingAndOrder(method: PreconditionerMethod) throws {
+        let model = microModel()
+        let fitting = randomExamples(count: 16, lengths: 3...10, vocabulary: 11, seed: 30)
+        let factors = try fitFactors(model, fitting, blocks: .perHead)
+        let preconditioner = Preconditioner(factors: factors, method: method, damping: .automatic)
+        let queries = randomExamples(count: 3, lengths: 5...9, vocabulary: 11, seed: 31, promptLength: 3)
+        let documents = randomExamples(count: 9, lengths: 2...12, vocabulary: 11, seed: 32)
+        let scorer = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner], batchSize: 2)
+        let all = try scorer.score(model: model, documents: documents)
+        var oneByOne: [[Double]] = Array(repeating: [], count: queries.count)
+        for document in documents {
+            let single = try scorer.score(model: model, documents: [document]).total
+            for q in queries.indices { oneByOne[q].append(single[q][0]) }
+        }
+        #expect(relativeError(oneByOne.flatMap { $0 }, all.total.flatMap { $0 }) < 1e-5)
+        let order = [4, 0, 8, 2, 7, 1, 6, 3, 5]
+        let shuffled = try scorer.score(model: model, documents: order.map { documents[$0] }).total
+        for q in queries.indices {
+            #expect(relativeError(order.indices.map { shuffled[q][$0] }, order.map { all.total[q][$0] }) < 1e-5)
+        }
+        for q in queries.indices {
+            for d in documents.indices {
+                let sum = all.perModule.reduce(0.0) { $0 + $1[q][d] }
+                #expect(abs(sum - all.total[q][d]) <= 1e-9 * max(1, abs(sum)))
+            }
+        }
+        // Queries are preconditioned the same however they are batched.
+        let unbatched = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner], batchSize: 1)
+        #expect(relativeError(try unbatched.score(model: model, documents: documents).total.flatMap { $0 }, all.total.flatMap { $0 }) < 1e-5)
+    }
+
+    @Test func topKKeepsTheBestInOrder() {
+        var top = TopK(k: 3)
+        for (i, s) in [0.5, -1, 3, 2, 2, 7, -4].enumerated() { top.insert(score: s, index: i) }
+        #expect(top.sorted.map(\.index) == [5, 2, 3])
+        #expect(top.sorted.map(\.score) == [7, 3, 2])
+    }
+}
