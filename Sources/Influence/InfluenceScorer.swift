@@ -17,11 +17,15 @@ public final class InfluenceScorer {
     /// Per module, the preconditioned query gradients [queries × parameterCount].
     private let queryGradients: [Matrix<Float>]
     public let queryCount: Int
+    /// With `queryRank`, the rank-R factors of each module's preconditioned queries.
+    private var lowRank: [LowRankFactors]?
 
     /// Computes and preconditions the query gradients. `model` gives ∇f; each preconditioner
     /// (applied in order, e.g. fine-tuned then pre-trained) must cover the same modules.
+    /// With `queryRank` R, each preconditioned query gradient is replaced by its best rank-R
+    /// approximation and documents are scored from the taps without forming their gradients.
     public init(model: GPTNeoXModel, layouts: [ModuleLayout], queries: [TokenizedExample],
-                preconditioners: [Preconditioner], batchSize: Int = 8) throws {
+                preconditioners: [Preconditioner], batchSize: Int = 8, queryRank: Int? = nil) throws {
         for preconditioner in preconditioners where preconditioner.factors.layouts.map(\.name) != layouts.map(\.name) {
             throw ModelInputError("the factors cover modules \(preconditioner.factors.layouts.map(\.name)), not the selected \(layouts.map(\.name))")
         }
@@ -45,6 +49,10 @@ public final class InfluenceScorer {
             }
         }
         queryGradients = matrices
+        if let queryRank {
+            precondition(queryRank > 0)
+            lowRank = try layouts.indices.map { try LowRank.compress(matrices[$0], layout: layouts[$0], rank: queryRank) }
+        }
     }
 
     /// Scores of a batch of documents against every query: `total[q][d]` and, per module,
@@ -53,8 +61,16 @@ public final class InfluenceScorer {
         throws -> (total: [[Double]], perModule: [[[Double]]])
     {
         let runner = runner ?? GradientRunner(model: model, layouts: layouts)
-        let collector = try runner.gradients(of: documents)
         let D = documents.count, Q = queryCount
+        if let lowRank {
+            let scorer = LowRankScorer(layouts: layouts, factors: lowRank, queryCount: Q)
+            scorer.begin(sequences: D)
+            try runner.run(documents, observer: scorer)
+            let perModule = scorer.scores.map { flat in (0..<Q).map { q in Array(flat[(q * D)..<((q + 1) * D)]) } }
+            let total = (0..<Q).map { q in (0..<D).map { d in perModule.reduce(0.0) { $0 + $1[q][d] } } }
+            return (total, perModule)
+        }
+        let collector = try runner.gradients(of: documents)
         var total = [[Double]](repeating: [Double](repeating: 0, count: D), count: Q)
         var perModule: [[[Double]]] = []
         let product = [Float](unsafeUninitializedCapacity: Q * D) { _, n in n = Q * D }
@@ -98,15 +114,20 @@ public final class GradientRunner {
     }
 
     func gradients(of examples: [TokenizedExample]) throws -> SequenceGradients {
+        collector.reserve(sequences: examples.count)
+        try run(examples, observer: collector)
+        return collector
+    }
+
+    /// Forward, summed cross-entropy on the counted targets, backward into `observer`.
+    public func run(_ examples: [TokenizedExample], observer: LinearModuleTapObserver) throws {
         let batch = TokenBatch(examples: examples)
         try model.validate(batch)
         model.forward(batch, activations)
         let targets = LossTargets.counted(batch, examples: examples)
         CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.vocabularySize,
                             logitGradients: activations.logitGradients)
-        collector.reserve(sequences: examples.count)
-        model.backward(batch, activations, gradients: nil, observer: collector)
-        return collector
+        model.backward(batch, activations, gradients: nil, observer: observer)
     }
 
     /// Per-sequence module gradients as arrays (for tests): `[sequence][module]`.

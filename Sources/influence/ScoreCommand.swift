@@ -45,6 +45,9 @@ struct Score: ParsableCommand {
     @Option(help: "Write the result to this file (atomically) instead of standard output.")
     var out: String?
 
+    @Option(help: "Compress each preconditioned query gradient to this rank (faster scoring of many documents).")
+    var queryRank: Int?
+
     @Option(help: "Documents per forward/backward pass.")
     var batchSize = 8
 
@@ -55,6 +58,7 @@ struct Score: ParsableCommand {
         if Damping(damping) == nil { throw ValidationError("--damping must be a non-negative number or auto") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be positive") }
         if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
+        if let queryRank, queryRank < 1 { throw ValidationError("--query-rank must be positive") }
         if method != .gdp && factors == nil { throw ValidationError("--factors is required with --method \(method.rawValue)") }
     }
 
@@ -83,7 +87,7 @@ struct Score: ParsableCommand {
             preconditioners = [Preconditioner(factors: fitted, method: method, damping: Damping(damping)!)]
         }
         let scorer = try InfluenceScorer(model: loaded.model, layouts: layouts, queries: queryRecords.examples,
-                                         preconditioners: preconditioners, batchSize: batchSize)
+                                         preconditioners: preconditioners, batchSize: batchSize, queryRank: queryRank)
         let runner = GradientRunner(model: loaded.model, layouts: layouts)
         let Q = queryRecords.examples.count, D = trainRecords.examples.count
         var heaps = topK.map { k in [TopK](repeating: TopK(k: k), count: Q) }

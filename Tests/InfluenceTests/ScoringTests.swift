@@ -73,3 +73,26 @@ import Testing
         #expect(top.sorted.map(\.score) == [7, 3, 2])
     }
 }
+
+@Suite struct LowRankTests {
+    /// At full rank the low-rank path gives the exact scores; at lower rank it approximates them.
+    @Test func lowRankQueriesReproduceExactScoresAtFullRank() throws {
+        let model = microModel()
+        let factors = try fitFactors(model, randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 50), blocks: .perHead)
+        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .automatic)
+        let queries = randomExamples(count: 3, lengths: 5...9, vocabulary: 11, seed: 51, promptLength: 2)
+        let documents = randomExamples(count: 6, lengths: 2...10, vocabulary: 11, seed: 52)
+        let exact = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner])
+            .score(model: model, documents: documents)
+        let full = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner], queryRank: 12)
+            .score(model: model, documents: documents)
+        #expect(relativeError(full.total.flatMap { $0 }, exact.total.flatMap { $0 }) < 1e-4)
+        for m in exact.perModule.indices {
+            #expect(relativeError(full.perModule[m].flatMap { $0 }, exact.perModule[m].flatMap { $0 }) < 1e-4)
+        }
+        let rankOne = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner], queryRank: 1)
+            .score(model: model, documents: documents)
+        let error = relativeError(rankOne.total.flatMap { $0 }, exact.total.flatMap { $0 })
+        #expect(error > 1e-4 && error < 1, "rank-1 error \(error)")
+    }
+}
