@@ -41,7 +41,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "influence-bench",
-            dependencies: ["Numerics", "Checkpoints", "Models"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Curvature", "Influence"],
             swiftSettings: optimised
         ),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),

@@ -33,27 +33,22 @@ enum LowRank {
                             alpha: 1, a: p.baseAddress!, lda: w, b: p.baseAddress!, ldb: w, beta: 0, c: gram.storage, ldc: n)
             }
             let eigen = try SymmetricEigendecomposition(gram)
-            // Largest eigenvalues last (LAPACK's ascending order).
-            for r in 0..<rank {
-                let k = n - 1 - r
-                if rowsSide {
-                    // U column = eigenvector; V column = Xᵀ u.
-                    for i in 0..<dOut { left[i, q * rank + r] = Float(eigen.eigenvectors[i, k]) }
-                    for j in 0..<w {
-                        var s = 0.0
-                        for i in 0..<dOut { s += xd[i * w + j] * eigen.eigenvectors[i, k] }
-                        right.storage[j * Q * rank + q * rank + r] = Float(s)
-                    }
-                } else {
-                    // V column = eigenvector; U column = X v.
-                    for j in 0..<w { right.storage[j * Q * rank + q * rank + r] = Float(eigen.eigenvectors[j, k]) }
-                    for i in 0..<dOut {
-                        var s = 0.0
-                        for j in 0..<w { s += xd[i * w + j] * eigen.eigenvectors[j, k] }
-                        left.storage[i * Q * rank + q * rank + r] = Float(s)
+            // The top-R eigenvectors (LAPACK's order is ascending), as an n × R matrix.
+            var top = [Double](repeating: 0, count: n * rank)
+            for i in 0..<n { for r in 0..<rank { top[i * rank + r] = eigen.eigenvectors[i, n - 1 - r] } }
+            // The other side: V = Xᵀ U (when U is the eigenvector side) or U = X V.
+            var other = [Double](repeating: 0, count: (rowsSide ? w : dOut) * rank)
+            xd.withUnsafeBufferPointer { xp in
+                top.withUnsafeBufferPointer { tp in
+                    other.withUnsafeMutableBufferPointer { op in
+                        Double.gemm(rowsSide ? .transposed : .none, .none, m: rowsSide ? w : dOut, n: rank, k: n, alpha: 1,
+                                    a: xp.baseAddress!, lda: w, b: tp.baseAddress!, ldb: rank, beta: 0, c: op.baseAddress!, ldc: rank)
                     }
                 }
             }
+            let (u, v) = rowsSide ? (top, other) : (other, top)
+            for i in 0..<dOut { for r in 0..<rank { left.storage[i * Q * rank + q * rank + r] = Float(u[i * rank + r]) } }
+            for j in 0..<w { for r in 0..<rank { right.storage[j * Q * rank + q * rank + r] = Float(v[j * rank + r]) } }
         }
         return LowRankFactors(left: left, right: right, rank: rank)
     }
