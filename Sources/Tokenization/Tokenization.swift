@@ -1,1 +1,0 @@
-// Byte-level BPE tokenization of Hugging Face tokenizer.json files (GPT-NeoX, GPT-2, BLOOM).
