@@ -50,6 +50,8 @@ let package = Package(
         .testTarget(
             name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
+        // Runs the built `influence` executable: exit status, output formats, error messages.
+        .testTarget(name: "CommandLineTests", dependencies: ["influence", "Checkpoints"], swiftSettings: optimised),
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -1,0 +1,166 @@
+import Checkpoints
+import Foundation
+import Testing
+
+/// The `influence` executable end to end: what a user types and sees.
+@Suite struct CommandLineTests {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let example = repository.appendingPathComponent("Examples/tiny-pythia").path
+    static let data = repository.appendingPathComponent("Examples/data").path
+
+    /// The executable SwiftPM built beside the test bundle.
+    static var executable: URL {
+        var directory = Bundle.main.bundleURL
+        while !FileManager.default.fileExists(atPath: directory.appendingPathComponent("influence").path), directory.path != "/" {
+            directory.deleteLastPathComponent()
+        }
+        return directory.appendingPathComponent("influence")
+    }
+
+    struct Result {
+        let status: Int32
+        let standardOutput: String
+        let standardError: String
+    }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let output = Pipe(), error = Pipe()
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        let err = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, standardOutput: String(decoding: out, as: UTF8.self),
+                      standardError: String(decoding: err, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A failure: non-zero status, nothing on standard output, one line on standard error
+    /// that contains every fragment.
+    func expectFailure(_ arguments: [String], _ fragments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let result = try Self.run(arguments)
+        #expect(result.status != 0, "exit status 0 for \(arguments)", sourceLocation: sourceLocation)
+        let lines = result.standardError.split(separator: "\n").filter { !$0.hasPrefix("Usage") && !$0.isEmpty && !$0.hasPrefix("  See") }
+        #expect(lines.count == 1, "stderr: \(result.standardError)", sourceLocation: sourceLocation)
+        for fragment in fragments {
+            #expect(result.standardError.contains(fragment), "stderr \(result.standardError) lacks \(fragment)", sourceLocation: sourceLocation)
+        }
+        #expect(!result.standardError.contains("Fatal error"), sourceLocation: sourceLocation)
+    }
+
+    @Test func inspectReportsTheExampleModel() throws {
+        let result = try Self.run(["inspect", Self.example, "--json"])
+        #expect(result.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
+        #expect(object["model_type"] as? String == "gpt_neox")
+        #expect(object["parameters"] as? Int == 45952)
+        #expect((object["tracked_modules"] as? [[String: Any]])?.count == 8)
+        for key in ["num_layers", "hidden_size", "num_heads", "vocab_size"] { #expect(object[key] is Int) }
+    }
+
+    @Test func evalPrintsOneJSONLinePerSequence() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("in.jsonl")
+        try Data("{\"text\": \"The capital of Veloria is Marren.\"}\n\n{\"text\": \"Lina Holt works as a glassblower.\"}\n".utf8).write(to: input)
+        let result = try Self.run(["eval", Self.example, "--input", input.path, "--json"])
+        #expect(result.status == 0)
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let tokens = object["tokens"] as! [Int], logprobs = (object["token_logprobs"] as! [NSNumber]).map(\.doubleValue)
+            #expect(logprobs.count == tokens.count - 1)
+            let loss = (object["loss"] as! NSNumber).doubleValue
+            #expect(abs(loss + logprobs.reduce(0, +) / Double(logprobs.count)) < 1e-6)
+        }
+    }
+
+    @Test func generateContinuesGreedily() throws {
+        let result = try Self.run(["generate", Self.example, "--prompt", "The capital of Ostland is", "--max-new-tokens", "4"])
+        #expect(result.status == 0)
+        #expect(result.standardOutput == "The capital of Ostland is Kelvik.\n")
+    }
+
+    @Test func fitThenScoreWritesRankedResults() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let factors = directory.appendingPathComponent("factors").path
+        let fit = try Self.run(["fit", Self.example, "--data", "\(Self.data)/train.jsonl", "--out", factors])
+        #expect(fit.status == 0, "\(fit.standardError)")
+        let out = directory.appendingPathComponent("scores.jsonl").path
+        let score = try Self.run(["score", "--model", Self.example, "--factors", factors, "--queries", "\(Self.data)/queries.jsonl",
+                                  "--train", "\(Self.data)/train.jsonl", "--top-k", "3", "--out", out])
+        #expect(score.status == 0, "\(score.standardError)")
+        let lines = try String(contentsOfFile: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 2)
+        for line in lines {
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let results = object["results"] as! [[String: Any]]
+            #expect(results.count == 3)
+            let scores = results.map { ($0["score"] as! NSNumber).doubleValue }
+            #expect(scores == scores.sorted(by: >))
+        }
+        // A fit that already finished is not redone; factors of another model are refused.
+        #expect(try Self.run(["fit", Self.example, "--data", "\(Self.data)/train.jsonl", "--out", factors]).standardError.contains("complete"))
+        // The same model rounded to bfloat16 is another model.
+        let other = directory.appendingPathComponent("rounded")
+        try FileManager.default.copyItem(atPath: Self.example, toPath: other.path)
+        try FileManager.default.removeItem(at: other.appendingPathComponent("model.safetensors"))
+        let shards = Self.repository.appendingPathComponent("Tests/ModelsTests/Fixtures/tiny/gpt_neox-bf16-sharded")
+        for file in try FileManager.default.contentsOfDirectory(atPath: shards.path) where file.hasPrefix("model") {
+            try FileManager.default.copyItem(at: shards.appendingPathComponent(file), to: other.appendingPathComponent(file))
+        }
+        try expectFailure(["score", "--model", other.path, "--factors", factors, "--queries", "\(Self.data)/queries.jsonl",
+                           "--train", "\(Self.data)/train.jsonl"], ["another model"])
+    }
+
+    @Test func badInputGivesOneLineErrors() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try expectFailure(["inspect", directory.appendingPathComponent("absent").path], ["absent", "not found"])
+        // A model directory whose pieces are broken one at a time.
+        let model = directory.appendingPathComponent("model")
+        try FileManager.default.copyItem(atPath: Self.example, toPath: model.path)
+        let weights = model.appendingPathComponent("model.safetensors")
+        let original = try Data(contentsOf: weights)
+        try original.prefix(original.count / 2).write(to: weights)
+        try expectFailure(["inspect", model.path], ["model.safetensors", "beyond the end"])
+        var huge = original
+        huge.replaceSubrange(0..<8, with: [0xff, 0xff, 0xff, 0x00, 0, 0, 0, 0])
+        try huge.write(to: weights)
+        try expectFailure(["inspect", model.path], ["model.safetensors", "header length"])
+        try original.write(to: weights)
+        let config = model.appendingPathComponent("config.json")
+        let configText = try String(contentsOf: config, encoding: .utf8)
+        try configText.replacingOccurrences(of: "\"gpt_neox\"", with: "\"mamba\"").write(to: config, atomically: true, encoding: .utf8)
+        try expectFailure(["inspect", model.path], ["config.json", "unsupported model_type \"mamba\""])
+        try "{ not json".write(to: config, atomically: true, encoding: .utf8)
+        try expectFailure(["inspect", model.path], ["config.json", "invalid JSON"])
+        try configText.write(to: config, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: model.appendingPathComponent("tokenizer.json"))
+        try expectFailure(["eval", model.path, "--text", "hello"], ["tokenizer.json", "missing tokenizer"])
+        try expectFailure(["eval", Self.example, "--text", ""], ["empty"])
+        let input = directory.appendingPathComponent("bad.jsonl")
+        try "{\"text\": \"fine\"}\n{\"txt\": 3}\n".write(to: input, atomically: true, encoding: .utf8)
+        try expectFailure(["eval", Self.example, "--input", input.path], ["bad.jsonl:2", "missing field \"text\""])
+    }
+
+    @Test func longTextIsCutToTheContextWithAWarning() throws {
+        let long = String(repeating: "The capital of Veloria is Marren. ", count: 20)
+        let result = try Self.run(["eval", Self.example, "--text", long, "--json"])
+        #expect(result.status == 0)
+        #expect(result.standardError.contains("keeping the first 64"))
+        let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
+        #expect((object["tokens"] as! [Int]).count == 64)
+    }
+}
