@@ -8,7 +8,7 @@ let optimised: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let package = Package(
     name: "swift-influence",
     products: [
-        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence"]),
+        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence"]),
         .executable(name: "influence", targets: ["influence"]),
     ],
     dependencies: [
@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
         .target(name: "Tokenization", swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Numerics", "Checkpoints"], swiftSettings: optimised),
+        .target(name: "Training", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(
             name: "Influence",
@@ -34,7 +35,7 @@ let package = Package(
         .executableTarget(
             name: "influence",
             dependencies: [
-                "Numerics", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence",
+                "Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised
@@ -47,6 +48,9 @@ let package = Package(
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
         .testTarget(
             name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], swiftSettings: optimised),
+        .testTarget(
+            name: "TrainingTests", dependencies: ["Training", "Models", "Checkpoints", "Numerics"],
+            resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(
             name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

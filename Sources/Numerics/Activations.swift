@@ -6,6 +6,14 @@ public enum GELU: String, Sendable, Codable {
     case tanhApproximation = "gelu_new"
 
     /// Maps a config's `hidden_act` / `activation_function` string, or nil when unsupported.
+    /// The name config.json uses for this function.
+    public var huggingFaceName: String {
+        switch self {
+        case .exact: "gelu"
+        case .tanhApproximation: "gelu_new"
+        }
+    }
+
     public init?(huggingFaceName name: String) {
         switch name {
         case "gelu", "gelu_python": self = .exact

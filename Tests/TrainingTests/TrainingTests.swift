@@ -1,0 +1,134 @@
+import Checkpoints
+import Foundation
+import Models
+import Numerics
+import Testing
+import Training
+
+@Suite struct TrainingTests {
+    static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+
+    /// Mean next-token cross-entropy gradients of `sequences` into `gradients`.
+    static func meanLossGradients(_ model: GPTNeoXModel, _ sequences: [[Int]], into gradients: ParameterStore) -> Double {
+        let batch = TokenBatch(sequences: sequences)
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        model.forward(batch, activations)
+        var targets = LossTargets.nextToken(batch)
+        let count = Float(targets.countedPositions)
+        for i in targets.weights.indices where targets.weights[i] != 0 { targets.weights[i] = 1 / count }
+        gradients.zero()
+        let loss = CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.vocabularySize,
+                                       logitGradients: activations.logitGradients)
+        model.backward(batch, activations, gradients: gradients)
+        return loss
+    }
+
+    /// Two AdamW steps equal torch.optim.AdamW's (Tools/reference/make_training_fixtures.py).
+    @Test func adamWMatchesPyTorch() throws {
+        let directory = Self.fixtures.appendingPathComponent("adamw")
+        let model = try GPTNeoXModel(directory: directory)
+        let reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
+        let tokens = try reference.integers("tokens"), lengths = try reference.integers("lengths")
+        let sequences = lengths.enumerated().map { Array(tokens[($0 * 12)..<($0 * 12 + $1)]) }
+        let before = Array(UnsafeBufferPointer(start: model.parameters.values, count: model.parameters.count))
+        let optimizer = AdamW(parameters: model.parameters, configuration: .init(weightDecay: 0.1))
+        let gradients = model.parameters.makeZeroedLike()
+        for _ in 0..<2 {
+            _ = Self.meanLossGradients(model, sequences, into: gradients)
+            optimizer.step(parameters: model.parameters, gradients: gradients, learningRate: 1e-2)
+        }
+        for entry in model.parameters.entries {
+            let expected = try reference.floats("after." + entry.name)
+            var worst: Float = 0, moved: Float = 0
+            let h = model.hyperparameters
+            for i in 0..<entry.count {
+                // A key bias shifts every score of a query equally, which softmax ignores: its
+                // gradient is zero up to round-off, and Adam's g/√v turns that round-off into
+                // full-size steps of arbitrary sign. Those entries cannot be compared.
+                if entry.name.hasSuffix("query_key_value.bias") && (i % (3 * h.headSize)) / h.headSize == 1 { continue }
+                let value = model.parameters.values[entry.offset + i]
+                worst = max(worst, abs(value - expected[i]))
+                moved = max(moved, abs(expected[i] - before[entry.offset + i]))
+            }
+            // The update is ~2 × lr per parameter; agree to 0.1 % of it.
+            #expect(worst < 1e-3 * moved, "\(entry.name): off by \(worst), moved \(moved)")
+        }
+    }
+
+    @Test func scheduleWarmsUpThenFollowsACosine() {
+        let schedule = LearningRateSchedule(peak: 1, warmupSteps: 4, totalSteps: 14)
+        #expect(schedule.rate(atStep: 0) == 0.25)
+        #expect(schedule.rate(atStep: 3) == 1)
+        #expect(abs(schedule.rate(atStep: 4) - 1) < 1e-12)
+        #expect(abs(schedule.rate(atStep: 9) - 0.5) < 1e-12)
+        #expect(abs(schedule.rate(atStep: 14)) < 1e-12)
+    }
+
+    static func toyCorpus() -> [TokenizedExample] {
+        // A tiny formal language: "a b c d" cycles with a period that depends on the start.
+        (0..<24).map { start in TokenizedExample(tokens: (0..<10).map { (start + $0 * (1 + start % 3)) % 11 }) }
+    }
+
+    static func toyModel() -> GPTNeoXModel {
+        GPTNeoXModel(hyperparameters: GPTNeoXHyperparameters(vocabularySize: 11, hiddenSize: 16, headCount: 2, intermediateSize: 32,
+                                                             layerCount: 2, maxPositions: 16), seed: 4)
+    }
+
+    static func meanLoss(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) -> Double {
+        let gradients = model.parameters.makeZeroedLike()
+        return meanLossGradients(model, examples.map(\.tokens), into: gradients)
+    }
+
+    @Test func trainingLowersTheLossAndIsBitReproducible() throws {
+        var configuration = Trainer.Configuration()
+        configuration.learningRate = 1e-2
+        configuration.epochs = 15
+        configuration.batchSize = 4
+        configuration.accumulationSteps = 2
+        configuration.warmupSteps = 3
+        configuration.seed = 9
+        let corpus = Self.toyCorpus()
+        let first = Self.toyModel(), second = Self.toyModel()
+        let before = Self.meanLoss(first, corpus)
+        try Trainer(model: first, examples: corpus, configuration: configuration).train()
+        try Trainer(model: second, examples: corpus, configuration: configuration).train()
+        let after = Self.meanLoss(first, corpus)
+        #expect(after < 0.5 * before, "loss \(before) → \(after)")
+        #expect(memcmp(first.parameters.values, second.parameters.values, first.parameters.count * 4) == 0)
+    }
+
+    @Test func resumingFromAStepGivesTheSameWeights() throws {
+        var configuration = Trainer.Configuration()
+        configuration.learningRate = 1e-2
+        configuration.epochs = 3
+        configuration.batchSize = 5
+        let corpus = Self.toyCorpus()
+        let straight = Self.toyModel()
+        try Trainer(model: straight, examples: corpus, configuration: configuration).train()
+        let interrupted = Self.toyModel()
+        let firstHalf = Trainer(model: interrupted, examples: corpus, configuration: configuration)
+        try firstHalf.train(from: 0, to: 7)
+        let state = TrainingState(trainer: firstHalf, nextStep: 7)
+        let secondHalf = Trainer(model: interrupted, examples: corpus, configuration: configuration)
+        try state.restore(into: secondHalf)
+        try secondHalf.train(from: 7)
+        #expect(memcmp(straight.parameters.values, interrupted.parameters.values, straight.parameters.count * 4) == 0)
+    }
+
+    @Test func proximityKeepsFineTuningNearTheReference() throws {
+        var configuration = Trainer.Configuration()
+        configuration.learningRate = 1e-2
+        configuration.epochs = 5
+        let corpus = Self.toyCorpus()
+        func distance(_ alpha: Double) throws -> Double {
+            let model = Self.toyModel()
+            let reference = Self.toyModel().parameters
+            configuration.proximity = alpha
+            try Trainer(model: model, examples: corpus, configuration: configuration, reference: reference).train()
+            var squared = 0.0
+            for i in 0..<model.parameters.count { let d = Double(model.parameters.values[i] - reference.values[i]); squared += d * d }
+            return squared.squareRoot()
+        }
+        #expect(try distance(50) < 0.8 * distance(0))
+    }
+}
