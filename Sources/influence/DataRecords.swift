@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Tokenization
 
 /// A line of a data file: `{"text": ...}` or `{"prompt": ..., "completion": ...}`, with an
 /// optional `"id"` (string or number).
@@ -34,46 +35,52 @@ struct TokenizedRecords {
 }
 
 extension LoadedModel {
-    /// Tokenises records as DESIGN §8 says: text as is; prompt and completion separately, then
-    /// concatenated, with only the completion's tokens as targets. Sequences are cut to
-    /// `maxLength` tokens (counted in `truncated`). Records without a counted target are errors.
     func tokenize(_ records: [DataRecord], source: String, maxLength: Int, requireIds: Bool = false,
                   allowPromptCompletion: Bool = true) throws -> TokenizedRecords {
-        var result = TokenizedRecords(ids: [], examples: [])
-        let limit = min(maxLength, model.hyperparameters.maxPositions)
-        var seen = Set<String>()
-        for (index, record) in records.enumerated() {
-            let place = "\(source) record \(index + 1)"
-            if requireIds && record.id == nil { throw CommandError("\(place): missing \"id\"") }
-            let id = record.id ?? String(index)
-            if !seen.insert(id).inserted { throw CommandError("\(place): duplicate id \"\(id)\"") }
-            var example: TokenizedExample
-            if let text = record.text {
-                if record.prompt != nil || record.completion != nil {
-                    throw CommandError("\(place): give either \"text\" or \"prompt\" and \"completion\", not both")
-                }
-                example = TokenizedExample(tokens: tokenizer.encode(text))
-            } else if let prompt = record.prompt, let completion = record.completion {
-                guard allowPromptCompletion else { throw CommandError("\(place): expected \"text\"") }
-                let promptTokens = tokenizer.encode(prompt), completionTokens = tokenizer.encode(completion)
-                if completionTokens.isEmpty { throw CommandError("\(place): the completion is empty") }
-                example = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
-            } else {
-                throw CommandError("\(place): needs \"text\"\(allowPromptCompletion ? " or \"prompt\" and \"completion\"" : "")")
-            }
-            if example.tokens.count > limit {
-                if example.promptLength >= limit - 1 {
-                    throw CommandError("\(place): the prompt has \(example.promptLength) tokens; the limit is \(limit)")
-                }
-                example.tokens = Array(example.tokens.prefix(limit))
-                result.truncated += 1
-            }
-            if example.targetCount == 0 { throw CommandError("\(place): too short; it needs at least two tokens") }
-            result.ids.append(id)
-            result.examples.append(example)
-        }
-        return result
+        try tokenizeRecords(records, tokenizer: tokenizer, contextLength: model.hyperparameters.maxPositions, source: source,
+                            maxLength: maxLength, requireIds: requireIds, allowPromptCompletion: allowPromptCompletion)
     }
+}
+
+/// Tokenises records as DESIGN §8 says: text as is; prompt and completion separately, then
+/// concatenated, with only the completion's tokens as targets. Sequences are cut to
+/// `maxLength` tokens (counted in `truncated`). Records without a counted target are errors.
+func tokenizeRecords(_ records: [DataRecord], tokenizer: BPETokenizer, contextLength: Int, source: String, maxLength: Int,
+                     requireIds: Bool = false, allowPromptCompletion: Bool = true) throws -> TokenizedRecords {
+    var result = TokenizedRecords(ids: [], examples: [])
+    let limit = min(maxLength, contextLength)
+    var seen = Set<String>()
+    for (index, record) in records.enumerated() {
+        let place = "\(source) record \(index + 1)"
+        if requireIds && record.id == nil { throw CommandError("\(place): missing \"id\"") }
+        let id = record.id ?? String(index)
+        if !seen.insert(id).inserted { throw CommandError("\(place): duplicate id \"\(id)\"") }
+        var example: TokenizedExample
+        if let text = record.text {
+            if record.prompt != nil || record.completion != nil {
+                throw CommandError("\(place): give either \"text\" or \"prompt\" and \"completion\", not both")
+            }
+            example = TokenizedExample(tokens: tokenizer.encode(text))
+        } else if let prompt = record.prompt, let completion = record.completion {
+            guard allowPromptCompletion else { throw CommandError("\(place): expected \"text\"") }
+            let promptTokens = tokenizer.encode(prompt), completionTokens = tokenizer.encode(completion)
+            if completionTokens.isEmpty { throw CommandError("\(place): the completion is empty") }
+            example = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
+        } else {
+            throw CommandError("\(place): needs \"text\"\(allowPromptCompletion ? " or \"prompt\" and \"completion\"" : "")")
+        }
+        if example.tokens.count > limit {
+            if example.promptLength >= limit - 1 {
+                throw CommandError("\(place): the prompt has \(example.promptLength) tokens; the limit is \(limit)")
+            }
+            example.tokens = Array(example.tokens.prefix(limit))
+            result.truncated += 1
+        }
+        if example.targetCount == 0 { throw CommandError("\(place): too short; it needs at least two tokens") }
+        result.ids.append(id)
+        result.examples.append(example)
+    }
+    return result
 }
 
 /// FNV-1a of a file's bytes, to record which data factors were fitted on.

@@ -17,7 +17,7 @@ final class ProgressBar {
         self.unit = unit
     }
 
-    func update(_ done: Int) {
+    func update(_ done: Int, detail: String = "") {
         let now = Date()
         let fraction = min(1, Double(done) / Double(total))
         let tenth = Int(fraction * 10)
@@ -34,7 +34,7 @@ final class ProgressBar {
         let width = 24, filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let line = String(format: "%@ %@ %3.0f%%  %d/%d %@  %.0f %@/s  ETA %@", label, bar, fraction * 100, done, total, unit,
-                          rate, unit, Self.clock(remaining))
+                          rate, unit, Self.clock(remaining)) + (detail.isEmpty ? "" : "  " + detail)
         FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
     }
 

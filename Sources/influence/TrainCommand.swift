@@ -1,0 +1,188 @@
+import ArgumentParser
+import Checkpoints
+import Foundation
+import Models
+import Tokenization
+import Training
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pre-train, continue training or fine-tune a GPT-NeoX model.",
+        discussion: """
+            Start from a config (--init CONFIG.json with --tokenizer) or a checkpoint (--from MODEL_DIR). \
+            Data lines are {"text": ...} (loss on every next token) or {"prompt": ..., "completion": ...} \
+            (loss on completion tokens only). The loss of each optimizer step is the mean over its counted \
+            tokens. Writes a Hugging Face directory (config.json, model.safetensors, tokenizer.json) to --out; \
+            checkpoints go to --out/checkpoint every --save-every steps, and running the same command again \
+            resumes from the last one.
+            """)
+
+    @Option(name: .customLong("init"), help: "A GPT-NeoX config.json to initialise a new model from.")
+    var initConfig: String?
+
+    @Option(help: "tokenizer.json (or a directory holding it) for a new model.")
+    var tokenizer: String?
+
+    @Option(name: .customLong("from"), help: "A model directory to continue from.")
+    var from: String?
+
+    @Option(help: "JSON Lines training data.")
+    var data: String
+
+    @Option(help: "Output model directory.")
+    var out: String
+
+    @Option(help: "Passes over the data.")
+    var epochs = 1
+
+    @Option(help: "Peak learning rate.")
+    var learningRate = 1e-3
+
+    @Option(help: "Linear warm-up steps before the cosine decay.")
+    var warmupSteps = 0
+
+    @Option(help: "Sequences per forward/backward pass.")
+    var batchSize = 8
+
+    @Option(help: "Forward/backward passes per optimizer step.")
+    var accumulate = 1
+
+    @Option(help: "Largest global gradient norm (0: no clipping).")
+    var clipNorm = 1.0
+
+    @Option(help: "AdamW's decoupled weight decay.")
+    var weightDecay = 0.01
+
+    @Option(help: "Seed of the initial weights and the data order.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Cut sequences to this many tokens (default: the model's context).")
+    var seqLen: Int?
+
+    @Option(help: "Add (α/2)‖θ − θ_from‖² to the loss (needs --from).")
+    var proximity = 0.0
+
+    @Option(help: "Save a checkpoint every N optimizer steps (0: only at the end).")
+    var saveEvery = 0
+
+    func validate() throws {
+        if (initConfig == nil) == (from == nil) { throw ValidationError("give exactly one of --init and --from") }
+        if initConfig != nil && tokenizer == nil { throw ValidationError("--init needs --tokenizer") }
+        if proximity > 0 && from == nil { throw ValidationError("--proximity needs --from (the weights to stay near)") }
+        if epochs < 1 || batchSize < 1 || accumulate < 1 { throw ValidationError("--epochs, --batch-size and --accumulate must be positive") }
+        if !(learningRate > 0) || proximity < 0 || clipNorm < 0 || weightDecay < 0 || saveEvery < 0 {
+            throw ValidationError("rates, norms and intervals must be non-negative")
+        }
+    }
+
+    func run() throws {
+        let outURL = URL(fileURLWithPath: out)
+        let checkpointURL = outURL.appendingPathComponent("checkpoint")
+        // The starting model and its tokenizer.
+        let model: GPTNeoXModel
+        let tokenizerURL: URL
+        var reference: ParameterStore?
+        var extraConfig: [String: Any] = [:]
+        if let from {
+            let loaded = try LoadedModel(path: from)
+            model = loaded.model
+            tokenizerURL = loaded.directory.appendingPathComponent("tokenizer.json")
+            if proximity > 0 {
+                reference = model.parameters.makeZeroedLike()
+                reference!.values.update(from: model.parameters.values, count: model.parameters.count)
+            }
+        } else {
+            let configURL = URL(fileURLWithPath: initConfig!)
+            guard case .gptNeoX(let config) = try ModelConfig.load(from: configURL) else {
+                throw CommandError("\(configURL.path): training needs model_type gpt_neox")
+            }
+            model = GPTNeoXModel(hyperparameters: try GPTNeoXHyperparameters(config: config, source: configURL.path), seed: seed)
+            var url = URL(fileURLWithPath: tokenizer!)
+            if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { url.appendPathComponent("tokenizer.json") }
+            tokenizerURL = url
+        }
+        let bpe = try BPETokenizer(contentsOf: tokenizerURL)
+        if bpe.vocabularySize > model.hyperparameters.vocabularySize {
+            throw CommandError("\(tokenizerURL.path): tokenizer has \(bpe.vocabularySize) tokens but the model's vocabulary is \(model.hyperparameters.vocabularySize)")
+        }
+        if let eot = bpe.endOfTextTokenId { extraConfig = ["bos_token_id": eot, "eos_token_id": eot] }
+
+        let h = model.hyperparameters
+        let records = try readJSONLines(data, as: DataRecord.self)
+        if records.isEmpty { throw CommandError("\(data): no records") }
+        let tokenized = try tokenizeRecords(records, tokenizer: bpe, contextLength: h.maxPositions, source: data,
+                                            maxLength: seqLen ?? h.maxPositions)
+        if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(min(seqLen ?? h.maxPositions, h.maxPositions)) tokens") }
+
+        var configuration = Trainer.Configuration()
+        configuration.learningRate = learningRate
+        configuration.warmupSteps = warmupSteps
+        configuration.epochs = epochs
+        configuration.batchSize = batchSize
+        configuration.accumulationSteps = accumulate
+        configuration.clipNorm = clipNorm
+        configuration.seed = seed
+        configuration.proximity = proximity
+        configuration.optimizer.weightDecay = weightDecay
+        let trainer = Trainer(model: model, examples: tokenized.examples, configuration: configuration, reference: reference)
+
+        // Resume from a checkpoint of the same run.
+        let runDescription = "\(configuration)|\(fileFingerprint(data))|\(from ?? initConfig!)|\(seqLen ?? 0)"
+        var firstStep = 0
+        let stateURL = checkpointURL.appendingPathComponent("training-state.safetensors")
+        let runURL = checkpointURL.appendingPathComponent("run.txt")
+        if let saved = try? String(contentsOf: runURL, encoding: .utf8), FileManager.default.fileExists(atPath: stateURL.path) {
+            guard saved == runDescription else {
+                throw CommandError("\(checkpointURL.path): holds a checkpoint of another run; remove it or choose another --out")
+            }
+            let checkpoint = try GPTNeoXModel(directory: checkpointURL)
+            model.parameters.values.update(from: checkpoint.parameters.values, count: model.parameters.count)
+            let state = try TrainingState(contentsOf: stateURL)
+            try state.restore(into: trainer)
+            firstStep = state.nextStep
+            warn("resuming at step \(firstStep + 1) of \(trainer.totalSteps)")
+        }
+
+        func saveModel(to directory: URL) throws {
+            try model.save(to: directory, extraConfig: extraConfig)
+            try AtomicFile.write(try Data(contentsOf: tokenizerURL), to: directory.appendingPathComponent("tokenizer.json"))
+        }
+        let tokens = tokenized.examples.reduce(0) { $0 + $1.tokens.count }
+        warn("training \(tokenized.examples.count) sequences (\(tokens) tokens) for \(trainer.totalSteps) optimizer steps")
+        let bar = ProgressBar("train", total: trainer.totalSteps, unit: "step")
+        var step = firstStep
+        while step < trainer.totalSteps {
+            let end = saveEvery > 0 ? min(trainer.totalSteps, (step / saveEvery + 1) * saveEvery) : trainer.totalSteps
+            try trainer.train(from: step, to: end) { progress in
+                bar.update(progress.step, detail: String(format: "loss %.4f  lr %.2e  %.0f tok/s", progress.loss,
+                                                         progress.learningRate, progress.tokensPerSecond))
+            }
+            step = end
+            if saveEvery > 0 && step < trainer.totalSteps {
+                try saveModel(to: checkpointURL)
+                try TrainingState(trainer: trainer, nextStep: step).write(to: stateURL)
+                try AtomicFile.write(Data(runDescription.utf8), to: runURL)
+            }
+        }
+        bar.finish()
+        try saveModel(to: outURL)
+        try? FileManager.default.removeItem(at: checkpointURL)
+        print("wrote \(outURL.path) (loss on the training data: \(String(format: "%.4f", meanLoss(model, tokenized.examples))))")
+    }
+
+    /// Mean cross-entropy over every counted target of `examples`.
+    func meanLoss(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) -> Double {
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        var total = 0.0, count = 0
+        for start in stride(from: 0, to: examples.count, by: 16) {
+            let slice = Array(examples[start..<min(start + 16, examples.count)])
+            let batch = TokenBatch(examples: slice)
+            model.forward(batch, activations)
+            let targets = LossTargets.counted(batch, examples: slice)
+            total += CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.vocabularySize,
+                                         logitGradients: nil)
+            count += targets.countedPositions
+        }
+        return total / Double(max(count, 1))
+    }
+}
