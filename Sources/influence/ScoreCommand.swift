@@ -15,11 +15,32 @@ struct Score: ParsableCommand {
             {"queries": [...], "train": [...], "scores": [[...]]} with a row per query.
             """)
 
-    @Option(help: "The model directory.")
-    var model: String
+    @Option(help: "The model directory (single-stage influence).")
+    var model: String?
 
     @Option(help: "Factors directory from `influence fit` (not needed with --method gdp).")
     var factors: String?
+
+    @Option(help: "Multi-stage: the pre-trained model, which gives the training documents' gradients.")
+    var pretrained: String?
+
+    @Option(help: "Multi-stage: factors fitted with the pre-trained model on pre-training data.")
+    var pretrainedFactors: String?
+
+    @Option(help: "Multi-stage: the fine-tuned model, which gives the queries' gradients.")
+    var finetuned: String?
+
+    @Option(help: "Multi-stage: factors fitted with the fine-tuned model on fine-tuning data.")
+    var finetunedFactors: String?
+
+    @Option(help: "Multi-stage: damping of the fine-tuned curvature (default: --damping).")
+    var dampingFt: String?
+
+    @Option(help: "Multi-stage: damping of the pre-trained curvature (default: --damping).")
+    var dampingPt: String?
+
+    @Option(help: "Multi-stage: ekfac (default), or none to leave out (G_pt + λI)⁻¹ as the paper's published code did.")
+    var pretrainedPreconditioner: PretrainedPreconditioner = .ekfac
 
     @Option(help: "JSON Lines queries.")
     var queries: String
@@ -54,41 +75,115 @@ struct Score: ParsableCommand {
     @Option(help: "Cut sequences to this many tokens (default: the model's context).")
     var seqLen: Int?
 
+    enum PretrainedPreconditioner: String, ExpressibleByArgument, CaseIterable { case ekfac, none }
+
+    var isMultiStage: Bool { pretrained != nil || finetuned != nil }
+
     func validate() throws {
-        if Damping(damping) == nil { throw ValidationError("--damping must be a non-negative number or auto") }
+        for value in [damping, dampingFt, dampingPt].compactMap({ $0 }) where Damping(value) == nil {
+            throw ValidationError("damping must be a non-negative number or auto, not \(value)")
+        }
+        if isMultiStage {
+            if model != nil || factors != nil { throw ValidationError("give --model/--factors (single-stage) or --pretrained/--finetuned (multi-stage), not both") }
+            if pretrained == nil || finetuned == nil { throw ValidationError("multi-stage scoring needs both --pretrained and --finetuned") }
+            if method != .gdp && finetunedFactors == nil { throw ValidationError("--finetuned-factors is required with --method \(method.rawValue)") }
+            if method != .gdp && pretrainedPreconditioner == .ekfac && pretrainedFactors == nil {
+                throw ValidationError("--pretrained-factors is required (or --pretrained-preconditioner none)")
+            }
+            return
+        }
+        if model == nil { throw ValidationError("give --model (single-stage) or --pretrained and --finetuned (multi-stage)") }
         if let topK, topK < 1 { throw ValidationError("--top-k must be positive") }
         if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
         if let queryRank, queryRank < 1 { throw ValidationError("--query-rank must be positive") }
         if method != .gdp && factors == nil { throw ValidationError("--factors is required with --method \(method.rawValue)") }
     }
 
+    /// Loads factors and checks that they were fitted on `model` (so swapped factor
+    /// directories are caught).
+    func preconditioner(_ path: String, for model: GPTNeoXModel, modelPath: String, role: String, damping: String,
+                        otherFingerprint: String? = nil) throws -> Preconditioner {
+        let directory = URL(fileURLWithPath: path)
+        let (manifest, fitted) = try FactorStore.readFactors(directory, selection: modules)
+        if manifest.modelFingerprint != model.fingerprint {
+            let swapped = otherFingerprint == manifest.modelFingerprint ? " (they belong to the other model: are the factor directories swapped?)" : ""
+            throw CommandError("\(FactorStore.manifestURL(directory).path): \(role) factors were fitted on another model (\(manifest.modelPath)), not \(modelPath)\(swapped)")
+        }
+        return Preconditioner(factors: fitted, method: method, damping: Damping(damping)!)
+    }
+
+    /// Who gives which gradient, and the preconditioners between them.
+    struct Setup {
+        let queryModel: LoadedModel
+        let documentModel: LoadedModel
+        let layouts: [ModuleLayout]
+        let preconditioners: [Preconditioner]
+    }
+
+    func setup() throws -> Setup {
+        if !isMultiStage {
+            let loaded = try LoadedModel(path: model!)
+            if method == .gdp {
+                let attentionBlocks = try factors.map { try FactorStore.readManifest(URL(fileURLWithPath: $0)).options.attentionBlocks } ?? .fused
+                let layouts = ModuleLayout.gptNeoX(loaded.model.hyperparameters, modules: modules, attentionBlocks: attentionBlocks, includeBias: false)
+                return Setup(queryModel: loaded, documentModel: loaded, layouts: layouts, preconditioners: [])
+            }
+            let p = try preconditioner(factors!, for: loaded.model, modelPath: model!, role: "the", damping: damping)
+            return Setup(queryModel: loaded, documentModel: loaded, layouts: p.factors.layouts, preconditioners: [p])
+        }
+        let ft = try LoadedModel(path: finetuned!), pt = try LoadedModel(path: pretrained!)
+        try checkSharedBackbone(pretrained: pt, finetuned: ft)
+        if method == .gdp {
+            let layouts = ModuleLayout.gptNeoX(ft.model.hyperparameters, modules: modules, attentionBlocks: .fused, includeBias: false)
+            return Setup(queryModel: ft, documentModel: pt, layouts: layouts, preconditioners: [])
+        }
+        let ftPreconditioner = try preconditioner(finetunedFactors!, for: ft.model, modelPath: finetuned!, role: "fine-tuned",
+                                                  damping: dampingFt ?? damping, otherFingerprint: pt.model.fingerprint)
+        var preconditioners = [ftPreconditioner]
+        if pretrainedPreconditioner == .ekfac {
+            let ptPreconditioner = try preconditioner(pretrainedFactors!, for: pt.model, modelPath: pretrained!, role: "pre-trained",
+                                                      damping: dampingPt ?? damping, otherFingerprint: ft.model.fingerprint)
+            let ftModules = ftPreconditioner.factors.layouts.map { "\($0.name) \($0.inputSize)" }
+            let ptModules = ptPreconditioner.factors.layouts.map { "\($0.name) \($0.inputSize)" }
+            guard ftModules == ptModules else {
+                throw CommandError("\(pretrainedFactors!): covers other modules than \(finetunedFactors!) (fit both with the same --modules and --include-bias)")
+            }
+            preconditioners.append(ptPreconditioner)
+        }
+        return Setup(queryModel: ft, documentModel: pt, layouts: ftPreconditioner.factors.layouts, preconditioners: preconditioners)
+    }
+
+    /// The two models must share the backbone's shape and the tokenizer; the heads may differ.
+    func checkSharedBackbone(pretrained pt: LoadedModel, finetuned ft: LoadedModel) throws {
+        let a = pt.model.hyperparameters, b = ft.model.hyperparameters
+        let shape = { (h: GPTNeoXHyperparameters) in
+            "\(h.layerCount) layers, hidden \(h.hiddenSize), \(h.headCount) heads, intermediate \(h.intermediateSize), rotary \(h.rotaryDimensions)"
+        }
+        guard shape(a) == shape(b), a.parallelResidual == b.parallelResidual, a.attentionBias == b.attentionBias else {
+            throw CommandError("\(finetuned!): its backbone (\(shape(b))) differs from the pre-trained model's (\(shape(a)))")
+        }
+        let size = max(pt.tokenizer.vocabularySize, ft.tokenizer.vocabularySize)
+        guard pt.tokenizer.vocabularySize == ft.tokenizer.vocabularySize,
+              (0..<size).allSatisfy({ pt.tokenizer.token(ofId: $0) == ft.tokenizer.token(ofId: $0) })
+        else {
+            throw CommandError("\(finetuned!)/tokenizer.json: a different tokenizer from the pre-trained model's; both stages must share one")
+        }
+    }
+
     func run() throws {
-        let loaded = try LoadedModel(path: model)
-        let h = loaded.model.hyperparameters
-        let limit = min(seqLen ?? h.maxPositions, h.maxPositions)
-        let queryRecords = try loaded.tokenize(try readJSONLines(queries, as: DataRecord.self), source: queries, maxLength: limit, requireIds: true)
-        let trainRecords = try loaded.tokenize(try readJSONLines(train, as: DataRecord.self), source: train, maxLength: limit,
-                                               requireIds: true, allowPromptCompletion: false)
+        let setup = try setup()
+        let layouts = setup.layouts
+        let queryContext = setup.queryModel.model.hyperparameters.maxPositions, documentContext = setup.documentModel.model.hyperparameters.maxPositions
+        let queryRecords = try setup.queryModel.tokenize(try readJSONLines(queries, as: DataRecord.self), source: queries,
+                                                         maxLength: min(seqLen ?? queryContext, queryContext), requireIds: true)
+        let trainRecords = try setup.documentModel.tokenize(try readJSONLines(train, as: DataRecord.self), source: train,
+                                                            maxLength: min(seqLen ?? documentContext, documentContext),
+                                                            requireIds: true, allowPromptCompletion: false)
         if queryRecords.examples.isEmpty { throw CommandError("\(queries): no queries") }
         if trainRecords.examples.isEmpty { throw CommandError("\(train): no training documents") }
-
-        var layouts: [ModuleLayout]
-        var preconditioners: [Preconditioner] = []
-        if method == .gdp {
-            let attentionBlocks = try factors.map { try FactorStore.readManifest(URL(fileURLWithPath: $0)).options.attentionBlocks } ?? .fused
-            layouts = ModuleLayout.gptNeoX(h, modules: modules, attentionBlocks: attentionBlocks, includeBias: false)
-        } else {
-            let directory = URL(fileURLWithPath: factors!)
-            let (manifest, fitted) = try FactorStore.readFactors(directory, selection: modules)
-            if manifest.modelFingerprint != loaded.model.fingerprint {
-                throw CommandError("\(FactorStore.manifestURL(directory).path): factors were fitted on another model (\(manifest.modelPath)); fit them for \(model)")
-            }
-            layouts = fitted.layouts
-            preconditioners = [Preconditioner(factors: fitted, method: method, damping: Damping(damping)!)]
-        }
-        let scorer = try InfluenceScorer(model: loaded.model, layouts: layouts, queries: queryRecords.examples,
-                                         preconditioners: preconditioners, batchSize: batchSize, queryRank: queryRank)
-        let runner = GradientRunner(model: loaded.model, layouts: layouts)
+        let scorer = try InfluenceScorer(model: setup.queryModel.model, layouts: layouts, queries: queryRecords.examples,
+                                         preconditioners: setup.preconditioners, batchSize: batchSize, queryRank: queryRank)
+        let runner = GradientRunner(model: setup.documentModel.model, layouts: layouts)
         let Q = queryRecords.examples.count, D = trainRecords.examples.count
         var heaps = topK.map { k in [TopK](repeating: TopK(k: k), count: Q) }
         var matrix = topK == nil ? [[Double]](repeating: [], count: Q) : []
@@ -97,7 +192,7 @@ struct Score: ParsableCommand {
         let bar = ProgressBar("scoring", total: D, unit: "doc")
         for start in stride(from: 0, to: D, by: batchSize) {
             let end = min(start + batchSize, D)
-            let (total, byModule) = try scorer.score(model: loaded.model, documents: Array(trainRecords.examples[start..<end]), runner: runner)
+            let (total, byModule) = try scorer.score(model: setup.documentModel.model, documents: Array(trainRecords.examples[start..<end]), runner: runner)
             for q in 0..<Q {
                 if heaps != nil {
                     for d in 0..<(end - start) { heaps![q].insert(score: total[q][d], index: d + start) }
