@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import Models
+import Training
+
+struct Distance: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "How far fine-tuning moved the weights: ‖θ_ft − θ_pt‖ / ‖θ_pt‖ over MLP and attention weight matrices.")
+
+    @Argument(help: "The pre-trained model directory.")
+    var pretrained: String
+
+    @Argument(help: "The fine-tuned model directory.")
+    var finetuned: String
+
+    @Option(help: "α of the proximity loss (α/2)‖θ_ft − θ_pt‖².")
+    var alpha = 1.0
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        let pt = try GPTNeoXModel(directory: URL(fileURLWithPath: pretrained))
+        let ft = try GPTNeoXModel(directory: URL(fileURLWithPath: finetuned))
+        guard pt.trackedModules == ft.trackedModules else {
+            throw CommandError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
+        }
+        let distance = ParameterDistance(pretrained: pt, finetuned: ft)
+        if json {
+            let modules = distance.modules.map { "{\"name\": \(jsonQuoted($0.name)), \"relative_distance\": \(jsonNumber($0.relativeDistance))}" }
+            print("{\"relative_distance\": \(jsonNumber(distance.relativeDistance)), \"squared_distance\": \(jsonNumber(distance.squaredDistance)), "
+                + "\"alpha\": \(jsonNumber(alpha)), \"proximity_loss\": \(jsonNumber(distance.proximityLoss(alpha: alpha))), "
+                + "\"modules\": [\(modules.joined(separator: ", "))]}")
+            return
+        }
+        let width = distance.modules.map(\.name.count).max() ?? 10
+        for module in distance.modules {
+            print(module.name.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %.6f", module.relativeDistance))
+        }
+        print("total".padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %.6f", distance.relativeDistance))
+        print(String(format: "proximity loss (α/2)‖θ_ft − θ_pt‖² with α = %g: %.6g", alpha, distance.proximityLoss(alpha: alpha)))
+    }
+}
