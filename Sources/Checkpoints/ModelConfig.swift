@@ -91,6 +91,18 @@ public struct GPTNeoXConfig: Codable, Sendable, Equatable {
     public var dtype: String?
     public var bos_token_id: Int?
     public var eos_token_id: Int?
+    public var pad_token_id: Int?
+    public var architectures: [String]?
+    /// A classifier's labels by index ("0": "positive", …).
+    public var id2label: [String: String]?
+
+    /// A GPTNeoXForSequenceClassification checkpoint's labels, in index order; nil for a
+    /// language model.
+    public var classifierLabels: [String]? {
+        guard architectures?.contains("GPTNeoXForSequenceClassification") == true else { return nil }
+        let pairs = (id2label ?? [:]).compactMap { key, value in Int(key).map { ($0, value) } }.sorted { $0.0 < $1.0 }
+        return pairs.isEmpty ? ["LABEL_0", "LABEL_1"] : pairs.map(\.1)
+    }
 
     public var partialRotaryFactor: Double { rope_parameters?.partial_rotary_factor ?? rotary_pct ?? 0.25 }
     public var rotaryBase: Double { rope_parameters?.rope_theta ?? rope_theta ?? rotary_emb_base ?? 10_000 }
@@ -133,6 +145,9 @@ public struct GPTNeoXConfig: Codable, Sendable, Equatable {
         }
         guard (0...1).contains(partialRotaryFactor) else {
             throw CheckpointError(source, "rotary fraction \(partialRotaryFactor) is outside [0, 1]")
+        }
+        if classifierLabels != nil, let ids = id2label, !(0..<ids.count).allSatisfy({ ids[String($0)] != nil }) {
+            throw CheckpointError(source, "id2label must number the labels 0, 1, 2, …")
         }
         if let type = rope_parameters?.rope_type, type != "default" {
             throw CheckpointError(source, "rope_type \"\(type)\" is not supported (only \"default\")")

@@ -17,7 +17,7 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
     /// Sequences that had at least one counted position.
     public private(set) var sequenceCount = 0
 
-    /// Rows of the current batch whose targets count; set by `begin(batch:targets:)`.
+    /// Rows of the current batch that count; set by `begin`.
     private var countedRows: [Int] = []
     private let inputRows = FloatBuffer(), gradientRows = FloatBuffer(), product = FloatBuffer()
 
@@ -38,13 +38,12 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
         self.sequenceCount = sequenceCount
     }
 
-    /// Call before each backward pass with the batch and its loss targets.
-    public func begin(batch: TokenBatch, targets: LossTargets) {
-        countedRows = targets.weights.indices.filter { targets.weights[$0] != 0 }
+    /// Call before each backward pass with the token rows that count and the number of
+    /// sequences they come from.
+    public func begin(countedRows: [Int], sequences: Int) {
+        self.countedRows = countedRows
         tokenCount += countedRows.count
-        for s in 0..<batch.sequenceCount where batch.range(ofSequence: s).contains(where: { targets.weights[$0] != 0 }) {
-            sequenceCount += 1
-        }
+        sequenceCount += sequences
     }
 
     public func observe(_ tap: LinearModuleTap) {

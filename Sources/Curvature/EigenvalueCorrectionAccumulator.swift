@@ -23,8 +23,8 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
     }
 
     /// Call before each backward pass: sequences without counted targets are left out.
-    public func begin(batch: TokenBatch, targets: LossTargets) {
-        countedSequences = (0..<batch.sequenceCount).filter { s in batch.range(ofSequence: s).contains { targets.weights[$0] != 0 } }
+    public func begin(countedSequences: [Int]) {
+        self.countedSequences = countedSequences
         sequenceCount += countedSequences.count
     }
 

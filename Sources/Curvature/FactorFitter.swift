@@ -28,7 +28,7 @@ public final class FactorFitter {
         self.batchSize = batchSize
         self.seed = seed
         activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
-        scratch = FloatBuffer(capacity: model.hyperparameters.vocabularySize)
+        scratch = FloatBuffer(capacity: model.hyperparameters.outputWidth)
     }
 
     /// Forward, sampled labels, backward into `observer` for every batch. Each sequence's
@@ -40,16 +40,16 @@ public final class FactorFitter {
     ) throws {
         let total = examples.reduce(0) { $0 + $1.tokens.count }
         var done = 0
-        let V = model.hyperparameters.vocabularySize
+        let V = model.hyperparameters.outputWidth
         for start in stride(from: 0, to: examples.count, by: batchSize) {
             let slice = Array(examples[start..<min(start + batchSize, examples.count)])
             let batch = TokenBatch(examples: slice)
             try model.validate(batch)
             model.forward(batch, activations)
-            var targets = LossTargets.counted(batch, examples: slice)
+            var targets = try model.lossTargets(batch, examples: slice)
             for s in 0..<batch.sequenceCount {
                 var rng = RandomGenerator(seed: seed &+ UInt64(pass) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(start + s) &* 0xBF58_476D_1CE4_E5B9)
-                let rows = batch.range(ofSequence: s)
+                let rows = model.targetRows(batch, sequence: s)
                 var sequenceTargets = LossTargets(targets: Array(targets.targets[rows]), weights: Array(targets.weights[rows]))
                 CrossEntropy.sampleTargets(logits: activations.logits + rows.lowerBound * V, targets: &sequenceTargets,
                                            vocabularySize: V, scratch: scratch.pointer, using: &rng)
@@ -69,7 +69,10 @@ public final class FactorFitter {
         _ examples: [TokenizedExample], progress: (Progress) -> Void = { _ in }
     ) throws -> CovarianceAccumulator {
         let accumulator = CovarianceAccumulator(layouts: layouts)
-        try run(examples, pass: 1, begin: accumulator.begin, observer: accumulator, progress: progress)
+        try run(examples, pass: 1, begin: { batch, targets in
+            accumulator.begin(countedRows: self.model.covarianceRows(batch, targets: targets),
+                              sequences: self.model.countedSequences(batch, targets: targets).count)
+        }, observer: accumulator, progress: progress)
         return accumulator
     }
 
@@ -87,7 +90,9 @@ public final class FactorFitter {
         progress: (Progress) -> Void = { _ in }
     ) throws -> EKFACFactors {
         let accumulator = EigenvalueCorrectionAccumulator(eigenbases: eigenbases)
-        try run(examples, pass: 2, begin: accumulator.begin, observer: accumulator, progress: progress)
+        try run(examples, pass: 2, begin: { batch, targets in
+            accumulator.begin(countedSequences: self.model.countedSequences(batch, targets: targets))
+        }, observer: accumulator, progress: progress)
         let scale = 1 / Double(max(accumulator.sequenceCount, 1))
         return EKFACFactors(
             eigenbases: eigenbases, correctedEigenvalues: accumulator.sums.map { $0.map { $0.map { Float($0 * scale) } } },

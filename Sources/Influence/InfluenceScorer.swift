@@ -124,8 +124,8 @@ public final class GradientRunner {
         let batch = TokenBatch(examples: examples)
         try model.validate(batch)
         model.forward(batch, activations)
-        let targets = LossTargets.counted(batch, examples: examples)
-        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.vocabularySize,
+        let targets = try model.lossTargets(batch, examples: examples)
+        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.outputWidth,
                             logitGradients: activations.logitGradients)
         model.backward(batch, activations, gradients: nil, observer: observer)
     }

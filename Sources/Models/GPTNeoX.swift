@@ -83,7 +83,11 @@ public final class GPTNeoXModel: @unchecked Sendable {
             ]
         }
         layout += [("gpt_neox.final_layer_norm.weight", [h.hiddenSize]), ("gpt_neox.final_layer_norm.bias", [h.hiddenSize])]
-        if !h.tiedEmbeddings { layout.append(("embed_out.weight", [h.vocabularySize, h.hiddenSize])) }
+        if let labels = h.classifierLabels {
+            layout.append(("score.weight", [labels, h.hiddenSize]))
+        } else if !h.tiedEmbeddings {
+            layout.append(("embed_out.weight", [h.vocabularySize, h.hiddenSize]))
+        }
         return layout
     }
 
@@ -107,8 +111,19 @@ public final class GPTNeoXModel: @unchecked Sendable {
         }
     }
 
-    private var unembeddingOffset: Int {
-        parameters.entry(hyperparameters.tiedEmbeddings ? "gpt_neox.embed_in.weight" : "embed_out.weight")!.offset
+    /// The output head: the unembedding [V, H] of a language model, or a classifier's
+    /// `score.weight` [labels, H].
+    private var headOffset: Int {
+        let name = hyperparameters.classifierLabels != nil ? "score.weight"
+            : hyperparameters.tiedEmbeddings ? "gpt_neox.embed_in.weight" : "embed_out.weight"
+        return parameters.entry(name)!.offset
+    }
+
+    /// The rows the head reads: every token for a language model; each sequence's last token
+    /// for a classifier (Hugging Face pools the last non-padding token).
+    public func headRows(_ batch: TokenBatch) -> [Int] {
+        hyperparameters.classifierLabels == nil ? Array(0..<batch.tokenCount)
+            : (0..<batch.sequenceCount).map { batch.range(ofSequence: $0).upperBound - 1 }
     }
 
     // MARK: Forward
@@ -165,13 +180,22 @@ public final class GPTNeoXModel: @unchecked Sendable {
         LayerNorm.forward(final, weight: w + parameters.entry("gpt_neox.final_layer_norm.weight")!.offset,
                           bias: w + parameters.entry("gpt_neox.final_layer_norm.bias")!.offset, a.finalNorm,
                           mean: a.finalMean, reciprocalStd: a.finalRstd, rows: N, cols: H, epsilon: h.layerNormEpsilon)
-        Float.gemm(.none, .transposed, m: N, n: h.vocabularySize, k: H, alpha: 1, a: a.finalNorm, lda: H,
-                   b: w + unembeddingOffset, ldb: H, beta: 0, c: a.logits, ldc: h.vocabularySize)
+        if h.classifierLabels == nil {
+            Float.gemm(.none, .transposed, m: N, n: h.vocabularySize, k: H, alpha: 1, a: a.finalNorm, lda: H,
+                       b: w + headOffset, ldb: H, beta: 0, c: a.logits, ldc: h.vocabularySize)
+        } else {
+            // One row of logits per sequence, from its last token.
+            for (s, row) in headRows(batch).enumerated() {
+                Float.gemm(.none, .transposed, m: 1, n: h.outputWidth, k: H, alpha: 1, a: a.finalNorm + row * H, lda: H,
+                           b: w + headOffset, ldb: H, beta: 0, c: a.logits + s * h.outputWidth, ldc: h.outputWidth)
+            }
+        }
     }
 
     // MARK: Backward
 
-    /// Back-propagates `activations.logitGradients` [N, V] (set by a loss) through the batch
+    /// Back-propagates `activations.logitGradients` ([N, V], or [sequences, labels] for a
+    /// classifier; set by a loss) through the batch
     /// last run by `forward`. Reports every tracked module's (aₜ, gₜ) to `observer`, and adds
     /// parameter gradients to `gradients` when given (a store with the same layout).
     public func backward(
@@ -188,13 +212,27 @@ public final class GPTNeoXModel: @unchecked Sendable {
             return g + offset
         }
 
-        // Unembedding and final layer norm.
+        // Output head and final layer norm.
         var residualGradient = a.residualGradientA, spare = a.residualGradientB
-        Float.gemm(.none, .none, m: N, n: H, k: V, alpha: 1, a: a.logitGradients, lda: V, b: w + unembeddingOffset,
-                   ldb: H, beta: 0, c: a.scratchHidden, ldc: H)
-        if let unembeddingGradient = gradient(unembeddingOffset) {
-            Float.gemm(.transposed, .none, m: V, n: H, k: N, alpha: 1, a: a.logitGradients, lda: V, b: a.finalNorm,
-                       ldb: H, beta: 1, c: unembeddingGradient, ldc: H)
+        if h.classifierLabels == nil {
+            Float.gemm(.none, .none, m: N, n: H, k: V, alpha: 1, a: a.logitGradients, lda: V, b: w + headOffset,
+                       ldb: H, beta: 0, c: a.scratchHidden, ldc: H)
+            if let headGradient = gradient(headOffset) {
+                Float.gemm(.transposed, .none, m: V, n: H, k: N, alpha: 1, a: a.logitGradients, lda: V, b: a.finalNorm,
+                           ldb: H, beta: 1, c: headGradient, ldc: H)
+            }
+        } else {
+            // Only the pooled rows receive a gradient from the classifier head.
+            let L = h.outputWidth
+            a.scratchHidden.update(repeating: 0, count: N * H)
+            for (s, row) in headRows(batch).enumerated() {
+                Float.gemm(.none, .none, m: 1, n: H, k: L, alpha: 1, a: a.logitGradients + s * L, lda: L, b: w + headOffset,
+                           ldb: H, beta: 0, c: a.scratchHidden + row * H, ldc: H)
+                if let headGradient = gradient(headOffset) {
+                    Float.gemm(.transposed, .none, m: L, n: H, k: 1, alpha: 1, a: a.logitGradients + s * L, lda: L,
+                               b: a.finalNorm + row * H, ldb: H, beta: 1, c: headGradient, ldc: H)
+                }
+            }
         }
         residualGradient.update(repeating: 0, count: N * H)
         let finalWeight = parameters.entry("gpt_neox.final_layer_norm.weight")!.offset

@@ -45,7 +45,7 @@ public final class GPTNeoXActivations {
         ln2Outputs.reserve(L * N * H); ln2Stats.reserve(L * 2 * N)
         mlpHiddens.reserve(L * N * I); mlpActivateds.reserve(L * N * I)
         finalNormBuffer.reserve(N * H); finalStats.reserve(2 * N)
-        logitBuffer.reserve(N * h.vocabularySize); logitGradientBuffer.reserve(N * h.vocabularySize)
+        logitBuffer.reserve(N * h.outputWidth); logitGradientBuffer.reserve(N * h.outputWidth)
         residualA.reserve(N * H); residualB.reserve(N * H); hiddenScratch.reserve(N * H)
         qkvGradientBuffer.reserve(N * 3 * H); mlpGradientBuffer.reserve(N * I)
         attentionScratchBuffer.reserve(longestSequence * longestSequence)

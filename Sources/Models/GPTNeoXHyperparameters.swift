@@ -16,14 +16,21 @@ public struct GPTNeoXHyperparameters: Sendable, Equatable {
     public var activation: GELU
     public var attentionBias: Bool
     public var tiedEmbeddings: Bool
+    /// nil: a language model (GPTNeoXForCausalLM). A count: a sequence classifier
+    /// (GPTNeoXForSequenceClassification) whose head `score.weight` [labels, hidden] reads the
+    /// final hidden state of each sequence's last token.
+    public var classifierLabels: Int?
 
     public var headSize: Int { hiddenSize / headCount }
+
+    /// Logits per scored row: the vocabulary, or the number of labels.
+    public var outputWidth: Int { classifierLabels ?? vocabularySize }
 
     public init(
         vocabularySize: Int, hiddenSize: Int, headCount: Int, intermediateSize: Int, layerCount: Int,
         maxPositions: Int, rotaryFraction: Double = 0.25, rotaryBase: Double = 10_000,
         parallelResidual: Bool = true, layerNormEpsilon: Float = 1e-5, activation: GELU = .exact,
-        attentionBias: Bool = true, tiedEmbeddings: Bool = false
+        attentionBias: Bool = true, tiedEmbeddings: Bool = false, classifierLabels: Int? = nil
     ) {
         self.vocabularySize = vocabularySize
         self.hiddenSize = hiddenSize
@@ -38,6 +45,7 @@ public struct GPTNeoXHyperparameters: Sendable, Equatable {
         self.activation = activation
         self.attentionBias = attentionBias
         self.tiedEmbeddings = tiedEmbeddings
+        self.classifierLabels = classifierLabels
     }
 
     /// Floating-point operations of one forward pass over sequences of these lengths:
@@ -47,7 +55,8 @@ public struct GPTNeoXHyperparameters: Sendable, Equatable {
         let N = Double(sequenceLengths.reduce(0, +))
         let perTokenLinear = 2 * (3 * H * H + H * H + 2 * H * I)
         let attention = sequenceLengths.reduce(0.0) { $0 + 2 * 2 * Double($1) * Double($1) * H }
-        return Double(layerCount) * (N * perTokenLinear + attention) + 2 * N * H * V
+        let head = classifierLabels.map { 2 * Double(sequenceLengths.count) * H * Double($0) } ?? 2 * N * H * V
+        return Double(layerCount) * (N * perTokenLinear + attention) + head
     }
 }
 

@@ -13,7 +13,7 @@ extension GPTNeoXHyperparameters {
             intermediateSize: c.intermediate_size, layerCount: c.num_hidden_layers, maxPositions: c.maxPositions,
             rotaryFraction: c.partialRotaryFactor, rotaryBase: c.rotaryBase, parallelResidual: c.parallelResidual,
             layerNormEpsilon: Float(c.layerNormEpsilon), activation: activation, attentionBias: c.hasAttentionBias,
-            tiedEmbeddings: c.tiedEmbeddings)
+            tiedEmbeddings: c.tiedEmbeddings && c.classifierLabels == nil, classifierLabels: c.classifierLabels?.count)
     }
 }
 

@@ -16,6 +16,11 @@ extension GPTNeoXHyperparameters {
             "initializer_range": 0.02, "torch_dtype": "float32", "use_cache": true,
             "attention_dropout": 0.0, "hidden_dropout": 0.0,
         ]
+        if let labels = classifierLabels {
+            config["architectures"] = ["GPTNeoXForSequenceClassification"]
+            config["id2label"] = Dictionary(uniqueKeysWithValues: (0..<labels).map { (String($0), "LABEL_\($0)") })
+            config["label2id"] = Dictionary(uniqueKeysWithValues: (0..<labels).map { ("LABEL_\($0)", $0) })
+        }
         for (key, value) in extra { config[key] = value }
         return config
     }

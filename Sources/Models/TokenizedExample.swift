@@ -3,18 +3,22 @@
 /// Plain text has `promptLength` 0: every next-token target counts. A prompt/completion item
 /// is tokenised as prompt and completion separately, then concatenated (DESIGN §8); only the
 /// completion's tokens are targets.
+///
+/// For a sequence classifier, `label` is the class index and the whole text is input.
 public struct TokenizedExample: Sendable, Equatable {
     public var tokens: [Int]
     public var promptLength: Int
+    public var label: Int?
 
-    public init(tokens: [Int], promptLength: Int = 0) {
+    public init(tokens: [Int], promptLength: Int = 0, label: Int? = nil) {
         precondition(promptLength >= 0 && promptLength <= tokens.count, "prompt longer than the example")
         self.tokens = tokens
         self.promptLength = promptLength
+        self.label = label
     }
 
-    /// Number of next-token targets that count.
-    public var targetCount: Int { max(0, tokens.count - max(1, promptLength)) }
+    /// Number of next-token targets that count (one for a labelled example).
+    public var targetCount: Int { label != nil ? 1 : max(0, tokens.count - max(1, promptLength)) }
 }
 
 extension TokenBatch {
@@ -26,5 +30,39 @@ extension TokenBatch {
 extension LossTargets {
     public static func counted(_ batch: TokenBatch, examples: [TokenizedExample]) -> LossTargets {
         completionOnly(batch, promptLengths: examples.map(\.promptLength))
+    }
+}
+
+extension GPTNeoXModel {
+    /// What the loss counts for `examples`: completion-only next tokens for a language model,
+    /// one label per sequence for a classifier.
+    public func lossTargets(_ batch: TokenBatch, examples: [TokenizedExample]) throws -> LossTargets {
+        guard let labels = hyperparameters.classifierLabels else { return .counted(batch, examples: examples) }
+        var targets: [Int32] = []
+        for example in examples {
+            guard let label = example.label, (0..<labels).contains(label) else {
+                throw ModelInputError("a classifier example needs a label in 0..<\(labels)")
+            }
+            targets.append(Int32(label))
+        }
+        return LossTargets(targets: targets, weights: [Float](repeating: 1, count: examples.count))
+    }
+
+    /// The target rows of sequence `s` within `LossTargets` (all its rows, or row s).
+    public func targetRows(_ batch: TokenBatch, sequence s: Int) -> Range<Int> {
+        hyperparameters.classifierLabels == nil ? batch.range(ofSequence: s) : s..<(s + 1)
+    }
+
+    /// Sequences with at least one counted target.
+    public func countedSequences(_ batch: TokenBatch, targets: LossTargets) -> [Int] {
+        (0..<batch.sequenceCount).filter { s in targetRows(batch, sequence: s).contains { targets.weights[$0] != 0 } }
+    }
+
+    /// Token rows whose module inputs and output gradients enter the covariances A and S:
+    /// the counted target positions of a language model; every token of a counted sequence
+    /// of a classifier (its gradient reaches all of them through attention).
+    public func covarianceRows(_ batch: TokenBatch, targets: LossTargets) -> [Int] {
+        if hyperparameters.classifierLabels == nil { return targets.weights.indices.filter { targets.weights[$0] != 0 } }
+        return countedSequences(batch, targets: targets).flatMap { Array(batch.range(ofSequence: $0)) }
     }
 }

@@ -99,10 +99,10 @@ public final class Trainer {
                 try model.validate(batch)
                 model.forward(batch, activations)
                 // Weights 1/counted: the step's loss is the mean over all its counted targets.
-                var targets = LossTargets.counted(batch, examples: slice)
+                var targets = try model.lossTargets(batch, examples: slice)
                 for i in targets.weights.indices where targets.weights[i] != 0 { targets.weights[i] = scale }
                 summed += CrossEntropy.summed(logits: activations.logits, targets: targets,
-                                              vocabularySize: model.hyperparameters.vocabularySize,
+                                              vocabularySize: model.hyperparameters.outputWidth,
                                               logitGradients: activations.logitGradients)
                 model.backward(batch, activations, gradients: gradients)
                 tokens += batch.tokenCount

@@ -178,8 +178,8 @@ struct Train: ParsableCommand {
             let slice = Array(examples[start..<min(start + 16, examples.count)])
             let batch = TokenBatch(examples: slice)
             model.forward(batch, activations)
-            let targets = LossTargets.counted(batch, examples: slice)
-            total += CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.vocabularySize,
+            guard let targets = try? model.lossTargets(batch, examples: slice) else { continue }
+            total += CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.outputWidth,
                                          logitGradients: nil)
             count += targets.countedPositions
         }

@@ -132,3 +132,45 @@ import Training
         #expect(try distance(50) < 0.8 * distance(0))
     }
 }
+
+/// The sequence-classification head against transformers' GPTNeoXForSequenceClassification
+/// (Tools/reference/make_classifier_fixture.py): logits, loss and every parameter's gradient.
+@Suite struct ClassifierTests {
+    @Test func classifierHeadMatchesTransformers() throws {
+        let directory = TrainingTests.fixtures.appendingPathComponent("classifier")
+        let checkpoint = try CheckpointDirectory(url: directory)
+        guard case .gptNeoX(let config) = checkpoint.config else { return #expect(Bool(false)) }
+        #expect(config.classifierLabels == ["red", "green", "blue"])
+        let model = try GPTNeoXModel(checkpoint: checkpoint)
+        #expect(model.hyperparameters.classifierLabels == 3)
+        let reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
+        let tokens = try reference.integers("tokens"), lengths = try reference.integers("lengths"), labels = try reference.integers("labels")
+        let examples = lengths.enumerated().map { TokenizedExample(tokens: Array(tokens[($0 * 10)..<($0 * 10 + $1)]), label: labels[$0]) }
+        let batch = TokenBatch(examples: examples)
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        model.forward(batch, activations)
+        let expectedLogits = try reference.floats("logits")
+        for i in expectedLogits.indices { #expect(abs(activations.logits[i] - expectedLogits[i]) < 1e-4 * max(1, abs(expectedLogits[i]))) }
+        let loss = CrossEntropy.summed(logits: activations.logits, targets: try model.lossTargets(batch, examples: examples),
+                                       vocabularySize: 3, logitGradients: activations.logitGradients)
+        #expect(abs(loss - (try reference.doubles("loss")[0])) < 1e-4 * loss)
+        let gradients = model.parameters.makeZeroedLike()
+        model.backward(batch, activations, gradients: gradients)
+        for entry in gradients.entries {
+            let expected = try reference.floats("grad." + entry.name)
+            var difference: Float = 0, scale: Float = 0
+            for i in 0..<entry.count {
+                difference = max(difference, abs(gradients.values[entry.offset + i] - expected[i]))
+                scale = max(scale, abs(expected[i]))
+            }
+            #expect(difference <= 1e-3 * scale, "gradient of \(entry.name): \(difference) of \(scale)")
+        }
+        #expect(gradients.entry("score.weight") != nil && gradients.entry("embed_out.weight") == nil)
+    }
+
+    @Test func labelsOutsideTheSetAreErrors() throws {
+        let model = try GPTNeoXModel(directory: TrainingTests.fixtures.appendingPathComponent("classifier"))
+        let examples = [TokenizedExample(tokens: [1, 2, 3], label: 3)]
+        #expect(throws: ModelInputError.self) { try model.lossTargets(TokenBatch(examples: examples), examples: examples) }
+    }
+}
