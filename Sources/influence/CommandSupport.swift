@@ -20,10 +20,13 @@ struct LoadedModel {
     let directory: URL
     let model: GPTNeoXModel
     let tokenizer: BPETokenizer
+    /// A classifier's label names, in index order; nil for a language model.
+    let labels: [String]?
 
     init(path: String) throws {
         directory = URL(fileURLWithPath: path)
         let checkpoint = try CheckpointDirectory(url: directory)
+        if case .gptNeoX(let config) = checkpoint.config { labels = config.classifierLabels } else { labels = nil }
         model = try GPTNeoXModel(checkpoint: checkpoint)
         let tokenizerURL = checkpoint.tokenizerURL
         guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {

@@ -9,8 +9,10 @@ struct DataRecord: Decodable {
     let text: String?
     let prompt: String?
     let completion: String?
+    /// A classifier's label: its name, or its index.
+    let label: String?
 
-    enum CodingKeys: String, CodingKey { case id, text, prompt, completion }
+    enum CodingKeys: String, CodingKey { case id, text, prompt, completion, label }
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -24,6 +26,13 @@ struct DataRecord: Decodable {
         text = try c.decodeIfPresent(String.self, forKey: .text)
         prompt = try c.decodeIfPresent(String.self, forKey: .prompt)
         completion = try c.decodeIfPresent(String.self, forKey: .completion)
+        if let s = try? c.decode(String.self, forKey: .label) {
+            label = s
+        } else if let n = try? c.decode(Int.self, forKey: .label) {
+            label = String(n)
+        } else {
+            label = nil
+        }
     }
 }
 
@@ -35,10 +44,13 @@ struct TokenizedRecords {
 }
 
 extension LoadedModel {
+    /// `requireLabels`: for a classifier, whether every record must carry a label (queries and
+    /// training data); fitting samples labels from the model and needs none.
     func tokenize(_ records: [DataRecord], source: String, maxLength: Int, requireIds: Bool = false,
-                  allowPromptCompletion: Bool = true) throws -> TokenizedRecords {
+                  allowPromptCompletion: Bool = true, requireLabels: Bool = true) throws -> TokenizedRecords {
         try tokenizeRecords(records, tokenizer: tokenizer, contextLength: model.hyperparameters.maxPositions, source: source,
-                            maxLength: maxLength, requireIds: requireIds, allowPromptCompletion: allowPromptCompletion)
+                            maxLength: maxLength, requireIds: requireIds, allowPromptCompletion: allowPromptCompletion,
+                            labels: labels, requireLabels: requireLabels)
     }
 }
 
@@ -46,7 +58,8 @@ extension LoadedModel {
 /// concatenated, with only the completion's tokens as targets. Sequences are cut to
 /// `maxLength` tokens (counted in `truncated`). Records without a counted target are errors.
 func tokenizeRecords(_ records: [DataRecord], tokenizer: BPETokenizer, contextLength: Int, source: String, maxLength: Int,
-                     requireIds: Bool = false, allowPromptCompletion: Bool = true) throws -> TokenizedRecords {
+                     requireIds: Bool = false, allowPromptCompletion: Bool = true, labels: [String]? = nil,
+                     requireLabels: Bool = true) throws -> TokenizedRecords {
     var result = TokenizedRecords(ids: [], examples: [])
     let limit = min(maxLength, contextLength)
     var seen = Set<String>()
@@ -56,6 +69,28 @@ func tokenizeRecords(_ records: [DataRecord], tokenizer: BPETokenizer, contextLe
         let id = record.id ?? String(index)
         if !seen.insert(id).inserted { throw CommandError("\(place): duplicate id \"\(id)\"") }
         var example: TokenizedExample
+        if let labels {
+            // A classifier reads {"text", "label"}.
+            guard let text = record.text else { throw CommandError("\(place): a classifier needs \"text\"") }
+            var index: Int?
+            if let label = record.label {
+                index = labels.firstIndex(of: label) ?? Int(label).flatMap { labels.indices.contains($0) ? $0 : nil }
+                guard index != nil else {
+                    throw CommandError("\(place): label \"\(label)\" is not one of \(labels.joined(separator: ", "))")
+                }
+            } else if requireLabels {
+                throw CommandError("\(place): missing \"label\"")
+            }
+            example = TokenizedExample(tokens: tokenizer.encode(text), label: index ?? 0)
+            if example.tokens.isEmpty { throw CommandError("\(place): the text is empty") }
+            if example.tokens.count > limit {
+                example.tokens = Array(example.tokens.prefix(limit))
+                result.truncated += 1
+            }
+            result.ids.append(id)
+            result.examples.append(example)
+            continue
+        }
         if let text = record.text {
             if record.prompt != nil || record.completion != nil {
                 throw CommandError("\(place): give either \"text\" or \"prompt\" and \"completion\", not both")

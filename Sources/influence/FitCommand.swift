@@ -61,7 +61,7 @@ struct Fit: ParsableCommand {
         var records = try readJSONLines(data, as: DataRecord.self)
         if let maxSequences { records = Array(records.prefix(maxSequences)) }
         if records.isEmpty { throw CommandError("\(data): no records") }
-        let tokenized = try loaded.tokenize(records, source: data, maxLength: sequenceLength)
+        let tokenized = try loaded.tokenize(records, source: data, maxLength: sequenceLength, requireLabels: false)
         if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(sequenceLength) tokens") }
 
         let layouts = ModuleLayout.gptNeoX(h, modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias)

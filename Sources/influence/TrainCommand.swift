@@ -29,6 +29,12 @@ struct Train: ParsableCommand {
     @Option(help: "JSON Lines training data.")
     var data: String
 
+    @Option(help: "lm (next-token prediction) or classify (a sequence classifier on {\"text\", \"label\"}).")
+    var task: TrainingTask = .lm
+
+    @Option(help: "The classifier's labels, comma-separated (a new head replaces the language-model head).")
+    var labels: String?
+
     @Option(help: "Output model directory.")
     var out: String
 
@@ -65,7 +71,17 @@ struct Train: ParsableCommand {
     @Option(help: "Save a checkpoint every N optimizer steps (0: only at the end).")
     var saveEvery = 0
 
+    enum TrainingTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
+
+    var labelNames: [String]? {
+        labels.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+    }
+
     func validate() throws {
+        if task == .lm && labels != nil { throw ValidationError("--labels needs --task classify") }
+        if let names = labelNames, names.count < 2 || Set(names).count != names.count {
+            throw ValidationError("--labels needs at least two distinct labels")
+        }
         if (initConfig == nil) == (from == nil) { throw ValidationError("give exactly one of --init and --from") }
         if initConfig != nil && tokenizer == nil { throw ValidationError("--init needs --tokenizer") }
         if proximity > 0 && from == nil { throw ValidationError("--proximity needs --from (the weights to stay near)") }
@@ -79,14 +95,29 @@ struct Train: ParsableCommand {
         let outURL = URL(fileURLWithPath: out)
         let checkpointURL = outURL.appendingPathComponent("checkpoint")
         // The starting model and its tokenizer.
-        let model: GPTNeoXModel
+        var model: GPTNeoXModel
         let tokenizerURL: URL
         var reference: ParameterStore?
         var extraConfig: [String: Any] = [:]
+        var classLabels: [String]?
         if let from {
             let loaded = try LoadedModel(path: from)
             model = loaded.model
             tokenizerURL = loaded.directory.appendingPathComponent("tokenizer.json")
+            if task == .classify {
+                if let existing = loaded.labels {
+                    if let names = labelNames, names != existing {
+                        throw CommandError("\(from): a classifier with labels \(existing.joined(separator: ",")), not \(names.joined(separator: ","))")
+                    }
+                    classLabels = existing
+                } else {
+                    guard let names = labelNames else { throw CommandError("--task classify on a language model needs --labels") }
+                    classLabels = names
+                    model = Self.classifier(from: model, labels: names.count, seed: seed)
+                }
+            } else if loaded.labels != nil {
+                throw CommandError("\(from): is a sequence classifier; train it with --task classify")
+            }
             if proximity > 0 {
                 reference = model.parameters.makeZeroedLike()
                 reference!.values.update(from: model.parameters.values, count: model.parameters.count)
@@ -96,7 +127,14 @@ struct Train: ParsableCommand {
             guard case .gptNeoX(let config) = try ModelConfig.load(from: configURL) else {
                 throw CommandError("\(configURL.path): training needs model_type gpt_neox")
             }
-            model = GPTNeoXModel(hyperparameters: try GPTNeoXHyperparameters(config: config, source: configURL.path), seed: seed)
+            var hyperparameters = try GPTNeoXHyperparameters(config: config, source: configURL.path)
+            if task == .classify {
+                guard let names = labelNames else { throw CommandError("--task classify needs --labels") }
+                classLabels = names
+                hyperparameters.classifierLabels = names.count
+                hyperparameters.tiedEmbeddings = false
+            }
+            model = GPTNeoXModel(hyperparameters: hyperparameters, seed: seed)
             var url = URL(fileURLWithPath: tokenizer!)
             if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { url.appendPathComponent("tokenizer.json") }
             tokenizerURL = url
@@ -106,12 +144,18 @@ struct Train: ParsableCommand {
             throw CommandError("\(tokenizerURL.path): tokenizer has \(bpe.vocabularySize) tokens but the model's vocabulary is \(model.hyperparameters.vocabularySize)")
         }
         if let eot = bpe.endOfTextTokenId { extraConfig = ["bos_token_id": eot, "eos_token_id": eot] }
+        if let classLabels {
+            extraConfig["id2label"] = Dictionary(uniqueKeysWithValues: classLabels.enumerated().map { (String($0), $1) })
+            extraConfig["label2id"] = Dictionary(uniqueKeysWithValues: classLabels.enumerated().map { ($1, $0) })
+            // Hugging Face pools the last token that is not padding; padding must be a real id.
+            extraConfig["pad_token_id"] = bpe.id(ofToken: "<|padding|>") ?? bpe.endOfTextTokenId ?? 0
+        }
 
         let h = model.hyperparameters
         let records = try readJSONLines(data, as: DataRecord.self)
         if records.isEmpty { throw CommandError("\(data): no records") }
         let tokenized = try tokenizeRecords(records, tokenizer: bpe, contextLength: h.maxPositions, source: data,
-                                            maxLength: seqLen ?? h.maxPositions)
+                                            maxLength: seqLen ?? h.maxPositions, labels: classLabels)
         if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(min(seqLen ?? h.maxPositions, h.maxPositions)) tokens") }
 
         var configuration = Trainer.Configuration()
@@ -168,6 +212,20 @@ struct Train: ParsableCommand {
         try saveModel(to: outURL)
         try? FileManager.default.removeItem(at: checkpointURL)
         print("wrote \(outURL.path) (loss on the training data: \(String(format: "%.4f", meanLoss(model, tokenized.examples))))")
+    }
+
+    /// A classifier on `languageModel`'s backbone: every parameter copied except the
+    /// unembedding, which a new head `score.weight` (normal, std 0.02) replaces.
+    static func classifier(from languageModel: GPTNeoXModel, labels: Int, seed: UInt64) -> GPTNeoXModel {
+        var h = languageModel.hyperparameters
+        h.classifierLabels = labels
+        h.tiedEmbeddings = false
+        let model = GPTNeoXModel(hyperparameters: h, seed: seed)
+        for entry in model.parameters.entries {
+            guard let source = languageModel.parameters.entry(entry.name), source.shape == entry.shape else { continue }
+            (model.parameters.values + entry.offset).update(from: languageModel.parameters.values + source.offset, count: entry.count)
+        }
+        return model
     }
 
     /// Mean cross-entropy over every counted target of `examples`.
