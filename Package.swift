@@ -24,7 +24,9 @@ let package = Package(
         ),
         .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: optimised),
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
-        .target(name: "Tokenization", swiftSettings: optimised),
+        .target(
+            name: "Tokenization", dependencies: [.product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: optimised),
         .target(name: "Models", dependencies: ["Numerics", "Checkpoints"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),

@@ -88,3 +88,26 @@ import Tokenization
                     "normalizer Precompiled is not supported")
     }
 }
+
+@Suite struct BPETrainerTests {
+    @Test func trainedTokenizerLoadsRoundTripsAndIsDeterministic() throws {
+        let strings = try TokenizationTests.cases().strings
+        func train() throws -> Data {
+            var trainer = BPETrainer(vocabularySize: 600)
+            for _ in 0..<3 { for s in strings { trainer.add(s) } }
+            return try trainer.tokenizerJSON()
+        }
+        let json = try train()
+        #expect(json == (try train()))
+        let tokenizer = try BPETokenizer(json: json, source: "trained")
+        #expect(tokenizer.vocabularySize == 600)
+        #expect(tokenizer.endOfTextTokenId == 0)
+        for s in strings {
+            #expect(tokenizer.decode(tokenizer.encode(s)) == s.precomposedStringWithCanonicalMapping)
+        }
+        // Frequent words became single tokens; merging shortened the corpus.
+        #expect(tokenizer.encode("The").count == 1)
+        let bytes = strings.reduce(0) { $0 + $1.utf8.count }, tokens = strings.reduce(0) { $0 + tokenizer.encode($1).count }
+        #expect(Double(tokens) < 0.6 * Double(bytes))
+    }
+}
