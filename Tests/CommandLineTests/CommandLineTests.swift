@@ -185,4 +185,63 @@ import Testing
         let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as! [String: Any]
         #expect((object["tokens"] as! [Int]).count == 64)
     }
+
+    /// Pre-train, fine-tune, fit both factor sets and score across the stages; then the bad
+    /// inputs of multi-stage scoring.
+    @Test func multiStagePipelineAndItsErrors() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let config = """
+            {"model_type": "gpt_neox", "vocab_size": 320, "hidden_size": 16, "num_attention_heads": 2, "intermediate_size": 32,
+             "num_hidden_layers": 2, "max_position_embeddings": 48}
+            """
+        try config.write(toFile: path("config.json"), atomically: true, encoding: .utf8)
+        try config.replacingOccurrences(of: "\"hidden_size\": 16", with: "\"hidden_size\": 24")
+            .write(toFile: path("wide.json"), atomically: true, encoding: .utf8)
+        func succeed(_ arguments: [String], sourceLocation: SourceLocation = #_sourceLocation) throws -> Result {
+            let result = try Self.run(arguments)
+            #expect(result.status == 0, "\(arguments.first ?? ""): \(result.standardError)", sourceLocation: sourceLocation)
+            return result
+        }
+        _ = try succeed(["train", "--init", path("config.json"), "--tokenizer", Self.example, "--data", "\(Self.data)/train.jsonl",
+                         "--out", path("pt"), "--epochs", "3", "--batch-size", "4"])
+        _ = try succeed(["train", "--from", path("pt"), "--data", "\(Self.data)/finetune.jsonl", "--out", path("ft"),
+                         "--epochs", "3", "--proximity", "0.1"])
+        _ = try succeed(["fit", path("pt"), "--data", "\(Self.data)/train.jsonl", "--out", path("f-pt")])
+        _ = try succeed(["fit", path("ft"), "--data", "\(Self.data)/finetune.jsonl", "--out", path("f-ft")])
+        let common = ["--queries", "\(Self.data)/questions.jsonl", "--train", "\(Self.data)/train.jsonl"]
+        let scored = try succeed(["score", "--pretrained", path("pt"), "--pretrained-factors", path("f-pt"), "--finetuned", path("ft"),
+                                  "--finetuned-factors", path("f-ft"), "--top-k", "8"] + common)
+        #expect(scored.standardOutput.split(separator: "\n").count == 2)
+        let ablation = try succeed(["score", "--pretrained", path("pt"), "--finetuned", path("ft"), "--finetuned-factors", path("f-ft"),
+                                    "--pretrained-preconditioner", "none"] + common)
+        #expect(ablation.standardOutput.hasPrefix("{\"queries\""))
+        let distance = try succeed(["distance", path("pt"), path("ft"), "--json"])
+        let object = try JSONSerialization.jsonObject(with: Data(distance.standardOutput.utf8)) as! [String: Any]
+        #expect(((object["relative_distance"] as? NSNumber)?.doubleValue ?? 0) > 0)
+        #expect((object["modules"] as? [[String: Any]])?.count == 8)
+
+        // Factors swapped between the stages.
+        try expectFailure(["score", "--pretrained", path("pt"), "--pretrained-factors", path("f-ft"), "--finetuned", path("ft"),
+                           "--finetuned-factors", path("f-pt")] + common, ["swapped"])
+        // Backbones of different shapes.
+        _ = try succeed(["train", "--init", path("wide.json"), "--tokenizer", Self.example, "--data", "\(Self.data)/train.jsonl",
+                         "--out", path("wide"), "--epochs", "1"])
+        try expectFailure(["score", "--pretrained", path("wide"), "--finetuned", path("ft"), "--method", "gdp"] + common, ["backbone", "differs"])
+        try expectFailure(["distance", path("wide"), path("ft")], ["backbone"])
+        // Different tokenizers.
+        try FileManager.default.copyItem(atPath: path("ft"), toPath: path("ft-other-tokenizer"))
+        _ = try succeed(["tokenizer", "train", "--data", "\(Self.data)/train.jsonl", "--vocab-size", "300", "--out", path("tok")])
+        try FileManager.default.removeItem(atPath: path("ft-other-tokenizer") + "/tokenizer.json")
+        try FileManager.default.copyItem(atPath: path("tok") + "/tokenizer.json", toPath: path("ft-other-tokenizer") + "/tokenizer.json")
+        try expectFailure(["score", "--pretrained", path("pt"), "--finetuned", path("ft-other-tokenizer"), "--method", "gdp"] + common,
+                          ["different tokenizer"])
+        // A label outside the label set.
+        let labelled = directory.appendingPathComponent("labels.jsonl")
+        try "{\"text\": \"Anna Berg was born in Marren.\", \"label\": \"person\"}\n{\"text\": \"Kelvik.\", \"label\": \"river\"}\n"
+            .write(to: labelled, atomically: true, encoding: .utf8)
+        try expectFailure(["train", "--from", path("pt"), "--task", "classify", "--labels", "person,place", "--data", labelled.path,
+                           "--out", path("cls")], ["labels.jsonl record 2", "label \"river\" is not one of person, place"])
+    }
 }

@@ -174,3 +174,34 @@ import Training
         #expect(throws: ModelInputError.self) { try model.lossTargets(TokenBatch(examples: examples), examples: examples) }
     }
 }
+
+/// Checkpoints written by `influence train` mean the same to transformers as to us
+/// (Tools/reference/check_swift_checkpoints.py ran transformers on them), and saving then
+/// loading is exact.
+@Suite struct ReadBackTests {
+    @Test(arguments: ["swift-written-lm", "swift-written-classifier"])
+    func transformersReadsOurCheckpointsAsWeDo(name: String) throws {
+        let directory = TrainingTests.fixtures.appendingPathComponent(name)
+        let model = try GPTNeoXModel(directory: directory)
+        let reference = try SafeTensorsFile(url: directory.appendingPathComponent("transformers_logits.safetensors"))
+        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        for i in 0..<2 {
+            let tokens = try reference.integers("tokens.\(i)")
+            model.forward(TokenBatch(sequences: [tokens]), activations)
+            let expected = try reference.floats("logits.\(i)")
+            var worst: Float = 0, scale: Float = 0
+            for j in expected.indices { worst = max(worst, abs(activations.logits[j] - expected[j])); scale = max(scale, abs(expected[j])) }
+            #expect(worst <= 1e-4 * scale, "\(name) sequence \(i): \(worst) of \(scale)")
+        }
+    }
+
+    @Test func savingAndLoadingIsExact() throws {
+        let model = try GPTNeoXModel(directory: TrainingTests.fixtures.appendingPathComponent("swift-written-classifier"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("saved-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try model.save(to: directory)
+        let loaded = try GPTNeoXModel(directory: directory)
+        #expect(loaded.hyperparameters == model.hyperparameters)
+        #expect(memcmp(loaded.parameters.values, model.parameters.values, model.parameters.count * 4) == 0)
+    }
+}
