@@ -44,7 +44,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "influence-bench",
-            dependencies: ["Numerics", "Checkpoints", "Models", "Curvature", "Influence"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Training", "Curvature", "Influence"],
             swiftSettings: optimised
         ),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),

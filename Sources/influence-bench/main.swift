@@ -11,6 +11,7 @@ import Curvature
 import Influence
 import Models
 import Numerics
+import Training
 
 BLAS.relaunchWithBestKernelsIfNeeded()
 BLAS.useSingleThread()
@@ -179,17 +180,52 @@ func benchmarkInfluence() throws {
     }
 }
 
+/// Training throughput against bare forward + backward: the optimizer's overhead.
+func benchmarkTraining() throws {
+    let h = GPTNeoXHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
+                                   layerCount: 6, maxPositions: 2048)
+    let model = GPTNeoXModel(hyperparameters: h, seed: 1)
+    var rng = RandomGenerator(seed: 5)
+    let examples = (0..<4).map { _ in TokenizedExample(tokens: (0..<512).map { _ in rng.nextInt(below: h.vocabularySize) }) }
+    let batch = TokenBatch(examples: examples)
+    let targets = LossTargets.nextToken(batch)
+    let activations = GPTNeoXActivations(hyperparameters: h)
+    let gradients = model.parameters.makeZeroedLike()
+    let bare = bestTime(repetitions: 3) {
+        gradients.zero()
+        model.forward(batch, activations)
+        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: h.vocabularySize,
+                            logitGradients: activations.logitGradients)
+        model.backward(batch, activations, gradients: gradients)
+    }
+    var configuration = Trainer.Configuration()
+    configuration.batchSize = 4
+    configuration.epochs = 5
+    let trainer = Trainer(model: model, examples: examples, configuration: configuration)
+    var step = 0
+    let full = try bestTime(repetitions: 3) {
+        try trainer.train(from: step, to: step + 1)
+        step += 1
+    }
+    print("Training step, 70m-sized GPT-NeoX, 4 × 512 tokens (best of 3)")
+    print(String(format: "  forward + backward        %.0f ms  (%.0f tok/s)", bare * 1e3, 2048 / bare))
+    print(String(format: "  + clipping + AdamW step   %.0f ms  (%.0f tok/s): optimizer overhead %.1f %%", full * 1e3, 2048 / full,
+                 100 * (full - bare) / bare))
+}
+
 let which = CommandLine.arguments.dropFirst().first ?? "numerics"
 switch which {
 case "model":
     benchmarkModels()
 case "influence":
     try benchmarkInfluence()
+case "train":
+    try benchmarkTraining()
 case "numerics", "gemm", "eigen", "kernels":
     if which == "numerics" || which == "gemm" { benchmarkGEMM() }
     if which == "numerics" || which == "eigen" { try benchmarkEigendecomposition() }
     if which == "numerics" || which == "kernels" { benchmarkKernels() }
 default:
-    FileHandle.standardError.write(Data("usage: influence-bench [numerics|gemm|eigen|kernels|model|influence]\n".utf8))
+    FileHandle.standardError.write(Data("usage: influence-bench [numerics|gemm|eigen|kernels|model|influence|train]\n".utf8))
     exit(2)
 }
