@@ -12,7 +12,9 @@ struct Score: ParsableCommand {
             or {"id", "text"}; training documents are {"id", "text"}. Positive scores are proponents: training on \
             the document lowers the query's loss. With --top-k, prints JSON Lines, one per query: \
             {"query": id, "results": [{"id", "score"}, ...]} by descending score; without it, one JSON object \
-            {"queries": [...], "train": [...], "scores": [[...]]} with a row per query.
+            {"queries": [...], "train": [...], "scores": [[...]]} with a row per query. \
+            Multi-stage (--pretrained/--finetuned): ⟨(G_ft+λ_ft I)⁻¹∇f_ft(query), (G_pt+λ_pt I)⁻¹∇L_pt(document)⟩ over \
+            the shared backbone; a fine-tuned classifier's queries are {"id", "text", "label"}.
             """)
 
     @Option(help: "The model directory (single-stage influence).")
