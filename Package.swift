@@ -8,12 +8,13 @@ let optimised: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let package = Package(
     name: "swift-influence",
     products: [
-        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence"]),
+        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence", "Retrieval", "Experiments"]),
         .executable(name: "influence", targets: ["influence"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // OpenBLAS (CBLAS) and LAPACKE from Debian: `apt-get install libopenblas-dev liblapacke-dev pkg-config`.
@@ -34,10 +35,16 @@ let package = Package(
             name: "Influence",
             dependencies: ["Numerics", "Models", "Curvature", .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: optimised),
+        // Candidate retrieval: SQLite corpus index (FTS5 BM25) through GRDB; needs libsqlite3-dev.
+        .target(
+            name: "Retrieval", dependencies: ["Numerics", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: optimised),
+        // Generated worlds and end-to-end experiments (the demo, benchmarks).
+        .target(name: "Experiments", dependencies: ["Numerics"], swiftSettings: optimised),
         .executableTarget(
             name: "influence",
             dependencies: [
-                "Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence",
+                "Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence", "Retrieval", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised
@@ -58,6 +65,7 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         // Runs the built `influence` executable: exit status, output formats, error messages.
         .testTarget(name: "CommandLineTests", dependencies: ["influence", "Checkpoints"], swiftSettings: optimised),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval"], swiftSettings: optimised),
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -141,3 +141,49 @@ public final class GradientRunner {
         }
     }
 }
+
+extension InfluenceScorer {
+    /// Per-token influence of one document on query `q`: token t contributes
+    /// Σ_modules gₜᵀ q̂ aₜ, where q̂ is the (fully) preconditioned query gradient; the
+    /// contributions sum to the document's score.
+    public func tokenContributions(model: GPTNeoXModel, document: TokenizedExample, query q: Int) throws -> [Double] {
+        let observer = TokenContributionObserver(layouts: layouts, queries: queryGradients, query: q, tokens: document.tokens.count)
+        try GradientRunner(model: model, layouts: layouts).run([document], observer: observer)
+        return observer.contributions
+    }
+}
+
+/// Accumulates gₜᵀ q̂ aₜ per token from the taps of a one-document batch.
+final class TokenContributionObserver: LinearModuleTapObserver {
+    let layouts: [ModuleLayout]
+    let queries: [Matrix<Float>]
+    let query: Int
+    private let layoutOfModule: [Int: Int]
+    private(set) var contributions: [Double]
+    private let inputs = FloatBuffer(), projected = FloatBuffer()
+
+    init(layouts: [ModuleLayout], queries: [Matrix<Float>], query: Int, tokens: Int) {
+        self.layouts = layouts
+        self.queries = queries
+        self.query = query
+        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        contributions = [Double](repeating: 0, count: tokens)
+    }
+
+    func observe(_ tap: LinearModuleTap) {
+        guard let m = layoutOfModule[tap.moduleIndex] else { return }
+        let layout = layouts[m]
+        let T = tap.tokenCount, w = layout.inputSize, dOut = layout.outputSize
+        _ = TapRows.inputs(tap, layout, into: inputs)
+        projected.reserve(T * dOut)
+        // P = A q̂ᵀ: row t is q̂ aₜ.
+        Float.gemm(.none, .transposed, m: T, n: dOut, k: w, alpha: 1, a: inputs.pointer, lda: w,
+                   b: queries[m].storage + query * layout.parameterCount, ldb: w, beta: 0, c: projected.pointer, ldc: dOut)
+        for t in 0..<T {
+            var dot: Float = 0
+            let p = projected.pointer + t * dOut, g = tap.outputGradients + t * dOut
+            for i in 0..<dOut { dot += p[i] * g[i] }
+            contributions[t] += Double(dot)
+        }
+    }
+}

@@ -96,3 +96,23 @@ import Testing
         #expect(error > 1e-4 && error < 1, "rank-1 error \(error)")
     }
 }
+
+@Suite struct TokenContributionTests {
+    @Test func tokenContributionsSumToTheScore() throws {
+        let model = microModel()
+        let factors = try fitFactors(model, randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 70), blocks: .perHead)
+        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .automatic)
+        let queries = randomExamples(count: 2, lengths: 5...9, vocabulary: 11, seed: 71, promptLength: 2)
+        let documents = randomExamples(count: 3, lengths: 4...10, vocabulary: 11, seed: 72)
+        let scorer = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner])
+        let scores = try scorer.score(model: model, documents: documents).total
+        for q in queries.indices {
+            for (d, document) in documents.enumerated() {
+                let contributions = try scorer.tokenContributions(model: model, document: document, query: q)
+                #expect(contributions.count == document.tokens.count)
+                let sum = contributions.reduce(0, +)
+                #expect(abs(sum - scores[q][d]) <= 1e-4 * max(1, abs(scores[q][d])))
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+import GRDB
+
+/// A corpus in SQLite: every window of every document, an FTS5 table for BM25 search, and
+/// optional sentence embeddings. Built in a temporary file and renamed into place.
+public final class CorpusIndex: @unchecked Sendable {
+    public let url: URL
+    private let database: DatabaseQueue
+
+    public struct Entry: Sendable, Equatable {
+        public let row: Int64
+        public let window: DocumentWindow
+    }
+
+    public struct BuildReport: Sendable {
+        public let sourceDocuments: Int
+        public let windows: Int
+        public let skippedLines: Int
+    }
+
+    /// Opens an existing index.
+    public init(url: URL) throws {
+        guard FileManager.default.fileExists(atPath: url.path) else { throw CorpusError("\(url.path): index not found (build it with `influence index`)") }
+        self.url = url
+        var configuration = Configuration()
+        configuration.readonly = true
+        do {
+            database = try DatabaseQueue(path: url.path, configuration: configuration)
+            _ = try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM documents") }
+        } catch {
+            throw CorpusError("\(url.path): not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
+        }
+    }
+
+    /// Builds an index of `reader`'s documents, windows of at most `windowWords` words.
+    public static func build(from reader: CorpusReader, to url: URL, windowWords: Int, metadata: [String: String] = [:],
+                             progress: (Int) -> Void = { _ in }) throws -> BuildReport {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        try? FileManager.default.removeItem(at: temporary)
+        var sources = 0, windows = 0
+        do {
+            let queue = try DatabaseQueue(path: temporary.path)
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                    CREATE TABLE documents (rowid INTEGER PRIMARY KEY, source_id TEXT NOT NULL, window INTEGER NOT NULL,
+                                            start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
+                    CREATE VIRTUAL TABLE documents_fts USING fts5(text, content='documents', content_rowid='rowid');
+                    """)
+            }
+            var pending: [DocumentWindow] = []
+            func flush() throws {
+                try queue.write { db in
+                    for window in pending {
+                        try db.execute(sql: "INSERT INTO documents (source_id, window, start, end, text) VALUES (?, ?, ?, ?, ?)",
+                                       arguments: [window.sourceId, window.window, window.byteRange.lowerBound, window.byteRange.upperBound, window.text])
+                        try db.execute(sql: "INSERT INTO documents_fts (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, window.text])
+                    }
+                }
+                pending.removeAll(keepingCapacity: true)
+            }
+            try reader.forEach { document in
+                sources += 1
+                for window in DocumentWindow.windows(of: document, maximumWords: windowWords) {
+                    pending.append(window)
+                    windows += 1
+                }
+                if pending.count >= 2000 { try flush(); progress(windows) }
+            }
+            try flush()
+            progress(windows)
+            guard windows > 0 else { throw CorpusError("\(reader.url.path): the corpus is empty (no text found)") }
+            try queue.write { db in
+                var entries = metadata
+                entries["window_words"] = String(windowWords)
+                entries["format"] = "swift-influence corpus 1"
+                for (key, value) in entries { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
+            }
+            try queue.close()
+            if rename(temporary.path, url.path) != 0 { throw CorpusError("\(url.path): cannot move the index into place") }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            if error is CorpusError { throw error }
+            throw CorpusError("\(url.path): \(error)".replacingOccurrences(of: "\n", with: " "))
+        }
+        return BuildReport(sourceDocuments: sources, windows: windows, skippedLines: reader.skippedLines)
+    }
+
+    public var metadata: [String: String] {
+        (try? database.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) },
+                       uniquingKeysWith: { a, _ in a })
+        }) ?? [:]
+    }
+
+    public var count: Int {
+        let value = try? database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM documents") }
+        return (value ?? nil) ?? 0
+    }
+
+    /// The `limit` best windows for `query` by BM25 (best first; scores are FTS5's, lower is better).
+    public func searchBM25(_ query: String, limit: Int) throws -> [(row: Int64, score: Double)] {
+        let terms = Self.terms(query)
+        guard !terms.isEmpty else { return [] }
+        let match = terms.map { "\"\($0)\"" }.joined(separator: " OR ")
+        return try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT rowid, bm25(documents_fts) AS score FROM documents_fts WHERE documents_fts MATCH ? ORDER BY score LIMIT ?",
+                             arguments: [match, limit]).map { ($0["rowid"], $0["score"]) }
+        }
+    }
+
+    /// Lower-cased words of letters and digits (FTS5's unicode61 tokenisation, near enough).
+    static func terms(_ text: String) -> [String] {
+        var seen = Set<String>()
+        return text.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { seen.insert($0).inserted }
+    }
+
+    public func entries(_ rows: [Int64]) throws -> [Entry] {
+        try database.read { db in
+            try rows.compactMap { row in
+                try Row.fetchOne(db, sql: "SELECT source_id, window, start, end, text FROM documents WHERE rowid = ?", arguments: [row]).map {
+                    Entry(row: row, window: DocumentWindow(sourceId: $0["source_id"], window: $0["window"],
+                                                           byteRange: ($0["start"] as Int)..<($0["end"] as Int), text: $0["text"]))
+                }
+            }
+        }
+    }
+
+    /// `count` rows chosen uniformly at random (seeded), for baselines and sampling.
+    public func randomRows(_ count: Int, seed: UInt64) throws -> [Int64] {
+        var generator = SeededGenerator(state: seed)
+        let total = self.count
+        return (0..<min(count, total)).map { _ in Int64(1 + Int(generator.next() % UInt64(total))) }
+    }
+}
+
+/// SplitMix64, for reproducible sampling without pulling the numerics module's generator in.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
