@@ -1,0 +1,99 @@
+import Curvature
+import Foundation
+import Influence
+import Models
+import Retrieval
+import Tokenization
+
+/// One question traced to the corpus: retrieve candidates, score them with (multi-stage)
+/// influence, keep the ranking and, for the top documents, per-token contributions.
+struct TraceResult {
+    struct Document {
+        let rank: Int
+        let id: String
+        let score: Double
+        let text: String
+        /// (token text, contribution) for the top documents; empty for the rest.
+        let tokens: [(String, Double)]
+    }
+
+    let prompt: String
+    let completion: String
+    let completionWasGenerated: Bool
+    let documents: [Document]
+    let settings: [(String, String)]
+    /// Every scored candidate's score, best first (for the distribution plot).
+    let allScores: [Double]
+    let seconds: Double
+}
+
+struct Tracer {
+    enum Retriever: String, CaseIterable { case bm25, knn, both }
+
+    let finetuned: LoadedModel
+    let pretrained: LoadedModel?
+    let preconditioners: [Preconditioner]
+    let layouts: [ModuleLayout]
+    let corpus: CorpusIndex
+    var candidates = 100
+    var top = 10
+    var highlighted = 10
+    var retriever = Retriever.bm25
+    var settings: [(String, String)] = []
+
+    func trace(prompt: String, completion: String?) throws -> TraceResult {
+        let start = Date()
+        let tokenizer = finetuned.tokenizer
+        let promptTokens = tokenizer.encode(prompt)
+        let context = finetuned.model.hyperparameters.maxPositions
+        if promptTokens.isEmpty { throw CommandError("the prompt is empty") }
+        if promptTokens.count >= context {
+            throw CommandError("the prompt has \(promptTokens.count) tokens; the fine-tuned model's context is \(context)")
+        }
+        var answer = completion ?? ""
+        if completion == nil {
+            let stop = Set([tokenizer.endOfTextTokenId, tokenizer.id(ofToken: "Ċ")].compactMap { $0 })
+            var generated = try finetuned.model.greedyContinuation(of: promptTokens, maxNewTokens: 24, stopTokens: stop)
+            if let last = generated.last, stop.contains(last) { generated.removeLast() }
+            answer = tokenizer.decode(generated)
+        }
+        var completionTokens = tokenizer.encode(answer)
+        if completionTokens.isEmpty { throw CommandError("the completion is empty; give --completion") }
+        completionTokens = Array(completionTokens.prefix(context - promptTokens.count))
+        let query = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
+
+        guard retriever == .bm25 else {
+            throw CommandError("--retriever \(retriever.rawValue) needs sentence embeddings, which this version's index does not hold; use bm25")
+        }
+        let rows = try corpus.searchBM25(prompt + answer, limit: candidates).map(\.row)
+        if rows.isEmpty { throw CommandError("\(corpus.url.path): no candidate matched the question's words") }
+        let entries = try corpus.entries(rows)
+
+        let documentModel = pretrained ?? finetuned
+        let documentContext = documentModel.model.hyperparameters.maxPositions
+        let documents = entries.map { TokenizedExample(tokens: Array(documentModel.tokenizer.encode($0.window.text).prefix(documentContext))) }
+        let usable = documents.indices.filter { documents[$0].targetCount > 0 }
+        let scorer = try InfluenceScorer(model: finetuned.model, layouts: layouts, queries: [query], preconditioners: preconditioners)
+        var scores = [Double](repeating: -.infinity, count: documents.count)
+        for start in stride(from: 0, to: usable.count, by: 8) {
+            let batch = Array(usable[start..<min(start + 8, usable.count)])
+            let total = try scorer.score(model: documentModel.model, documents: batch.map { documents[$0] }).total[0]
+            for (k, index) in batch.enumerated() { scores[index] = total[k] }
+        }
+        let order = usable.sorted { scores[$0] > scores[$1] }
+        var ranked: [TraceResult.Document] = []
+        for (rank, index) in order.prefix(top).enumerated() {
+            var tokens: [(String, Double)] = []
+            if rank < highlighted {
+                let contributions = try scorer.tokenContributions(model: documentModel.model, document: documents[index], query: 0)
+                tokens = zip(documents[index].tokens, contributions).map { (documentModel.tokenizer.decode([$0]), $1) }
+            }
+            let window = entries[index].window
+            ranked.append(TraceResult.Document(rank: rank + 1, id: window.window == 0 ? window.sourceId : "\(window.sourceId)#\(window.window)",
+                                               score: scores[index], text: window.text, tokens: tokens))
+        }
+        return TraceResult(prompt: prompt, completion: answer, completionWasGenerated: completion == nil, documents: ranked,
+                           settings: settings + [("candidates scored", String(usable.count))],
+                           allScores: order.map { scores[$0] }, seconds: Date().timeIntervalSince(start))
+    }
+}
