@@ -4,6 +4,11 @@ import Foundation
 public struct SourceDocument: Sendable, Equatable {
     public let id: String
     public let text: String
+
+    public init(id: String, text: String) {
+        self.id = id
+        self.text = text
+    }
 }
 
 /// Problems with corpus input, one line naming the file.

@@ -244,4 +244,21 @@ import Testing
         try expectFailure(["train", "--from", path("pt"), "--task", "classify", "--labels", "person,place", "--data", labelled.path,
                            "--out", path("cls")], ["labels.jsonl record 2", "label \"river\" is not one of person, place"])
     }
+
+    /// The demo runs end to end, writes a report with highlighted tokens, and reuses its cache.
+    @Test func demoRunsAndCaches() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try Self.run(["demo", "--workdir", directory.path])
+        #expect(first.status == 0, "\(first.standardError)")
+        #expect(first.standardOutput.contains("rank  score"))
+        let report = try String(contentsOfFile: directory.appendingPathComponent("seed-1/report.html").path, encoding: .utf8)
+        #expect(report.contains("class=\"tok\"") && report.contains("<svg"))
+        let second = try Self.run(["demo", "--workdir", directory.path])
+        #expect(second.status == 0)
+        #expect(!second.standardError.contains("pre-training on the statements"))
+        // The same trace (the first run also printed what each stage wrote).
+        func trace(_ output: String) -> Substring { output[(output.range(of: "prompt:")?.lowerBound ?? output.startIndex)...] }
+        #expect(trace(second.standardOutput) == trace(first.standardOutput))
+    }
 }
