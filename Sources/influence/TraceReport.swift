@@ -48,7 +48,7 @@ enum TraceReport {
             .query { display: grid; gap: .5rem; background: #f3f4f6; padding: 1rem; border-radius: .5rem; }
             .label { font-size: .8rem; text-transform: uppercase; color: #6b7280; }
             pre { margin: 0; white-space: pre-wrap; font: inherit; font-weight: 600; }
-            .documents li { margin: .75rem 0; } .head { display: flex; gap: 1rem; align-items: baseline; }
+            .documents { list-style: none; padding-left: 0; } .documents li { margin: .75rem 0; } .head { display: flex; gap: 1rem; align-items: baseline; }
             .rank { font-weight: 700; } .id { font-family: monospace; color: #374151; } .score { margin-left: auto; font-family: monospace; }
             .text { margin: .25rem 0; } .tok { border-radius: 3px; white-space: pre-wrap; }
             .pos { background: rgba(22,163,74,.6); padding: 0 .2rem; } .neg { background: rgba(220,38,38,.6); padding: 0 .2rem; }
