@@ -37,7 +37,9 @@ let package = Package(
             swiftSettings: optimised),
         // Candidate retrieval: SQLite corpus index (FTS5 BM25) through GRDB; needs libsqlite3-dev.
         .target(
-            name: "Retrieval", dependencies: ["Numerics", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "Retrieval",
+            dependencies: ["Numerics", "Models", "Tokenization", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: optimised),
         // Generated worlds and end-to-end experiments (the demo, benchmarks).
         .target(name: "Experiments", dependencies: ["Numerics"], swiftSettings: optimised),
@@ -65,7 +67,8 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         // Runs the built `influence` executable: exit status, output formats, error messages.
         .testTarget(name: "CommandLineTests", dependencies: ["influence", "Checkpoints"], swiftSettings: optimised),
-        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval"], swiftSettings: optimised),
+        .testTarget(
+            name: "RetrievalTests", dependencies: ["Retrieval"], resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

