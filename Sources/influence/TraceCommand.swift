@@ -37,8 +37,11 @@ struct Trace: ParsableCommand {
     @Option(help: "Candidates to retrieve and score.")
     var candidates = 100
 
-    @Option(help: "Retriever: bm25 (knn and both need an index with embeddings).")
+    @Option(help: "Retriever: bm25, knn (sentence embeddings; the index must hold them), or both.")
     var retriever = "bm25"
+
+    @Option(help: "The embedder for knn, if not the installed all-MiniLM-L6-v2.")
+    var embedderPath: String?
 
     @Option(help: "Documents to show.")
     var top = 10
@@ -62,7 +65,8 @@ struct Trace: ParsableCommand {
     func run() throws {
         let result = try Self.trace(finetuned: finetuned, finetunedFactors: finetunedFactors, pretrained: pretrained,
                                     pretrainedFactors: pretrainedFactors, corpus: corpus, prompt: prompt, completion: completion,
-                                    candidates: candidates, top: top, damping: damping, retriever: Tracer.Retriever(rawValue: retriever)!)
+                                    candidates: candidates, top: top, damping: damping, retriever: Tracer.Retriever(rawValue: retriever)!,
+                                    embedderPath: embedderPath)
         if json { print(Self.json(result)) } else { print(Self.table(result)) }
         if let report {
             try AtomicOutput.write(TraceReport.html(result), to: report)
@@ -72,7 +76,7 @@ struct Trace: ParsableCommand {
 
     static func trace(finetuned: String, finetunedFactors: String, pretrained: String?, pretrainedFactors: String?, corpus: String,
                       prompt: String, completion: String?, candidates: Int, top: Int, damping: String,
-                      retriever: Tracer.Retriever) throws -> TraceResult {
+                      retriever: Tracer.Retriever, embedderPath: String? = nil) throws -> TraceResult {
         let ft = try LoadedModel(path: finetuned)
         let pt = try pretrained.map { try LoadedModel(path: $0) }
         let (ftManifest, ftFactors) = try FactorStore.readFactors(URL(fileURLWithPath: finetunedFactors))
@@ -90,8 +94,18 @@ struct Trace: ParsableCommand {
             }
             preconditioners.append(Preconditioner(factors: ptFactors, method: .ekfac, damping: Damping(damping)!))
         }
-        var tracer = Tracer(finetuned: ft, pretrained: pt, preconditioners: preconditioners, layouts: ftFactors.layouts,
-                            corpus: try CorpusIndex(url: URL(fileURLWithPath: corpus)))
+        let index = try CorpusIndex(url: URL(fileURLWithPath: corpus))
+        var tracer = Tracer(finetuned: ft, pretrained: pt, preconditioners: preconditioners, layouts: ftFactors.layouts, corpus: index)
+        if retriever != .bm25 {
+            guard let indexed = index.embedderName else {
+                throw CommandError("\(corpus): the index has no embeddings; rebuild it with `influence index --embedder minilm` or use --retriever bm25")
+            }
+            let embedder = try Index.loadEmbedder(name: "minilm", path: embedderPath)!
+            guard embedder.name == indexed else {
+                throw CommandError("\(corpus): built with the embedder \(indexed), not \(embedder.name); use the same one")
+            }
+            tracer.embedder = embedder
+        }
         tracer.candidates = candidates
         tracer.top = top
         tracer.retriever = retriever
@@ -101,6 +115,7 @@ struct Trace: ParsableCommand {
             ("pre-trained model", pretrained ?? "—"), ("pre-trained factors", pretrainedFactors ?? "—"),
             ("method", "EK-FAC, \(ftManifest.options.attentionBlocks.rawValue) attention blocks"), ("damping", damping),
             ("corpus", corpus), ("retriever", "\(retriever.rawValue) over the prompt and the answer (the query contains the answer)"),
+            ("embedder", index.embedderName ?? "—"),
             ("candidates requested", String(candidates)),
         ]
         return try tracer.trace(prompt: prompt, completion: completion)

@@ -39,6 +39,7 @@ struct Tracer {
     var top = 10
     var highlighted = 10
     var retriever = Retriever.bm25
+    var embedder: SentenceEmbedder?
     var settings: [(String, String)] = []
 
     func trace(prompt: String, completion: String?) throws -> TraceResult {
@@ -62,10 +63,14 @@ struct Tracer {
         completionTokens = Array(completionTokens.prefix(context - promptTokens.count))
         let query = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
 
-        guard retriever == .bm25 else {
-            throw CommandError("--retriever \(retriever.rawValue) needs sentence embeddings, which this version's index does not hold; use bm25")
+        var rows: [Int64] = []
+        if retriever != .knn { rows = try corpus.searchBM25(prompt + answer, limit: candidates).map(\.row) }
+        if retriever != .bm25 {
+            guard let embedder else { throw CommandError("--retriever \(retriever.rawValue) needs an embedder") }
+            let query = try embedder.embed([prompt + answer])[0]
+            var seen = Set(rows)
+            for hit in try corpus.nearest(query, limit: candidates) where seen.insert(hit.row).inserted { rows.append(hit.row) }
         }
-        let rows = try corpus.searchBM25(prompt + answer, limit: candidates).map(\.row)
         if rows.isEmpty { throw CommandError("\(corpus.url.path): no candidate matched the question's words") }
         let entries = try corpus.entries(rows)
 

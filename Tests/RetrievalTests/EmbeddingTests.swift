@@ -37,4 +37,23 @@ struct EmbeddingTests {
             #expect(dot / norm >= 0.9999, "sentence \(i): cosine \(dot / norm)")
         }
     }
+
+    @Test func nearestNeighboursOverAnIndexFindTheParaphrase() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("knn-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let texts = ["The cat sat on the mat.", "Stock markets fell sharply on Monday.", "A kitten was sitting on the rug.",
+                     "The recipe needs two eggs and flour.", "Quantum computers use qubits."]
+        let corpus = directory.appendingPathComponent("c.txt")
+        try texts.joined(separator: "\n").write(to: corpus, atomically: true, encoding: .utf8)
+        let embedder = try SentenceEmbedder(directory: SentenceEmbedder.findMiniLM()!)
+        let url = directory.appendingPathComponent("c.sqlite")
+        _ = try CorpusIndex.build(from: try CorpusReader(url: corpus), to: url, windowWords: 32, embedder: embedder)
+        let index = try CorpusIndex(url: url)
+        let hits = try index.nearest(try embedder.embed(["a small cat resting on a carpet"])[0], limit: 2)
+        let found = try index.entries(hits.map(\.row)).map(\.window.text)
+        #expect(Set(found) == ["The cat sat on the mat.", "A kitten was sitting on the rug."])
+        #expect(hits[0].score >= hits[1].score)
+        #expect(throws: CorpusError.self) { try index.nearest([1, 2, 3], limit: 1) }
+    }
 }
