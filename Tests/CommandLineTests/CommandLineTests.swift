@@ -260,5 +260,19 @@ import Testing
         // The same trace (the first run also printed what each stage wrote).
         func trace(_ output: String) -> Substring { output[(output.range(of: "prompt:")?.lowerBound ?? output.startIndex)...] }
         #expect(trace(second.standardOutput) == trace(first.standardOutput))
+
+        // trace on the demo's models and index: JSON, and its bad inputs.
+        let w = directory.appendingPathComponent("seed-1").path
+        let common = ["trace", "--finetuned", "\(w)/finetuned", "--finetuned-factors", "\(w)/factors-finetuned",
+                      "--pretrained", "\(w)/pretrained", "--pretrained-factors", "\(w)/factors-pretrained", "--corpus", "\(w)/corpus.sqlite"]
+        let json = try Self.run(common + ["--prompt", "Question: What is the capital of Riveia?\nAnswer:", "--completion", " Tabian.", "--json", "--top", "3"])
+        #expect(json.status == 0, "\(json.standardError)")
+        let object = try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as! [String: Any]
+        let results = object["results"] as! [[String: Any]]
+        #expect(results.count == 3 && results[0]["tokens"] != nil)
+        try expectFailure(common + ["--prompt", String(repeating: "capital ", count: 200)], ["context"])
+        try expectFailure(common + ["--prompt", "Where?", "--retriever", "knn"], ["no embeddings"])
+        try expectFailure(common.map { $0 == "\(w)/factors-pretrained" ? "\(w)/factors-finetuned" : $0 } + ["--prompt", "Where?"],
+                          ["another model"])
     }
 }
