@@ -42,7 +42,10 @@ let package = Package(
                            .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: optimised),
         // Generated worlds and end-to-end experiments (the demo, benchmarks).
-        .target(name: "Experiments", dependencies: ["Numerics"], swiftSettings: optimised),
+        .target(
+            name: "Experiments",
+            dependencies: ["Numerics", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval"],
+            swiftSettings: optimised),
         .executableTarget(
             name: "influence",
             dependencies: [

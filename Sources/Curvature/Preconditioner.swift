@@ -15,6 +15,8 @@ public enum Damping: Sendable, Equatable, CustomStringConvertible {
     case absolute(Double)
     /// 0.1 × the mean eigenvalue of each block (Grosse et al.).
     case automatic
+    /// A multiple of the mean eigenvalue of each block (`automatic` is 0.1).
+    case relative(Double)
 
     public init?(_ text: String) {
         if text == "auto" { self = .automatic } else if let value = Double(text), value >= 0, value.isFinite { self = .absolute(value) } else { return nil }
@@ -24,6 +26,7 @@ public enum Damping: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .absolute(let value): "\(value)"
         case .automatic: "auto"
+        case .relative(let factor): "\(factor)×mean"
         }
     }
 }
@@ -68,6 +71,7 @@ public final class Preconditioner: @unchecked Sendable {
                 switch damping {
                 case .absolute(let value): lambda = value
                 case .automatic: lambda = 0.1 * eigenvalues.reduce(0, +) / Double(max(eigenvalues.count, 1))
+                case .relative(let factor): lambda = factor * eigenvalues.reduce(0, +) / Double(max(eigenvalues.count, 1))
                 }
                 moduleDampings.append(lambda)
                 moduleInverses.append(eigenvalues.map { Float(1 / (max($0, 0) + lambda)) })

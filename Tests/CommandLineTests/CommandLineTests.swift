@@ -275,4 +275,25 @@ import Testing
         try expectFailure(common.map { $0 == "\(w)/factors-pretrained" ? "\(w)/factors-finetuned" : $0 } + ["--prompt", "Where?"],
                           ["another model"])
     }
+
+    /// `bench fact-tracing --quick` as a smoke test: the pipeline runs, writes its three files,
+    /// and every metric lies in [0, 1] (no ranking is asserted).
+    @Test func factTracingQuickRuns() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try Self.run(["bench", "fact-tracing", "--quick", "--out", directory.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        for file in ["results.md", "results.json", "damping.svg"] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path))
+        }
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("results.json"))) as! [String: Any]
+        let results = report["results"] as! [[String: Any]]
+        #expect(Set(results.map { $0["method"] as! String }).isSuperset(of: ["RepSim", "single-stage IF", "multi-stage IF", "multi-stage IF without (G_pt+λ)⁻¹"]))
+        for row in results {
+            for key in ["mrrMean", "recallMean"] {
+                let value = (row[key] as! NSNumber).doubleValue
+                #expect(value >= 0 && value <= 1)
+            }
+        }
+    }
 }
