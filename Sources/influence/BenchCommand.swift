@@ -73,11 +73,11 @@ struct FactTracing: ParsableCommand {
     /// the damping-free baselines as horizontal lines.
     static func plot(_ r: FactTracingBenchmark.Report) -> String {
         // Absolute dampings in increasing order, then auto and the relative ones.
-        let dampings = Array(NSOrderedSet(array: r.results.map(\.damping).filter { $0 != "—" }).array as! [String])
+        let dampings = unique(r.results.map(\.damping).filter { $0 != "—" })
         let panelWidth = 360.0, height = 220.0, left = 50.0, top = 30.0
-        let colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563"]
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(2 * panelWidth + 2 * left + 260))\" height=\"\(Int(height + top + 60))\" font-family=\"sans-serif\" font-size=\"11\">"
-        let methods = Array(NSOrderedSet(array: r.results.map(\.method)).array as! [String])
+        let colours = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#ca8a04"]
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(2 * panelWidth + 2 * left + 260))\" height=\"\(Int(height + top + 70))\" font-family=\"sans-serif\" font-size=\"11\">"
+        let methods = unique(r.results.map(\.method))
         for (panel, metric) in ["MRR", "Recall@10"].enumerated() {
             let x0 = left + Double(panel) * (panelWidth + left)
             svg += "<text x=\"\(x0)\" y=\"18\" font-size=\"13\">\(metric)</text>"
@@ -89,7 +89,7 @@ struct FactTracing: ParsableCommand {
             }
             for (i, d) in dampings.enumerated() {
                 let x = x0 + panelWidth * (Double(i) + 0.5) / Double(dampings.count)
-                svg += "<text x=\"\(x)\" y=\"\(top + height + 15)\" text-anchor=\"middle\">\(d)</text>"
+                svg += "<text x=\"\(x)\" y=\"\(top + height + 12)\" font-size=\"9\" text-anchor=\"end\" transform=\"rotate(-35 \(x) \(top + height + 12))\">\(TraceReport.escape(d))</text>"
             }
             for (k, method) in methods.enumerated() {
                 let colour = colours[k % colours.count]
@@ -107,7 +107,7 @@ struct FactTracing: ParsableCommand {
                     svg += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>"
                 }
             }
-            svg += "<text x=\"\(x0 + panelWidth / 2)\" y=\"\(top + height + 32)\" text-anchor=\"middle\">damping λ</text>"
+            svg += "<text x=\"\(x0 + panelWidth / 2)\" y=\"\(top + height + 55)\" text-anchor=\"middle\">damping λ (absolute, then multiples of each block's mean eigenvalue)</text>"
         }
         for (k, method) in methods.enumerated() {
             let y = top + 14.0 * Double(k)
@@ -117,4 +117,10 @@ struct FactTracing: ParsableCommand {
         }
         return svg + "</svg>\n"
     }
+}
+
+/// The distinct elements of `values`, in first-seen order.
+private func unique(_ values: [String]) -> [String] {
+    var seen = Set<String>()
+    return values.filter { seen.insert($0).inserted }
 }
