@@ -158,7 +158,8 @@ func benchmarkInfluence() throws {
         var factors: EKFACFactors!
         let pass2 = try bestTime(repetitions: 1) { factors = try fitter.correctEigenvalues(fitting, eigenbases: bases, covariances: covariances) }
         let tokens = Double(16 * 256)
-        print(pad("  fit, \(blocks.rawValue) blocks", 30) + String(format: "pass 1 %.0f tok/s, eigendecomposition %.2f s, pass 2 %.0f tok/s", tokens / pass1, eigen, tokens / pass2))
+        print(pad("  fit, \(blocks.rawValue) blocks", 30) + String(format: "pass 1 %.0f tok/s, eigendecomposition %.2f s, pass 2 %.0f tok/s; total %.1f s",
+                                                            tokens / pass1, eigen, tokens / pass2, pass1 + eigen + pass2))
         guard blocks == .perHead else { continue }
         let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .automatic)
         let queries = examples(8, length: 64, prompt: 32)
@@ -175,7 +176,8 @@ func benchmarkInfluence() throws {
                 }
             }
             print(pad("  score, query rank \(rank.map(String.init) ?? "full")", 30)
-                  + String(format: "8 queries prepared in %.2f s; %.1f documents/s (256 tokens each) against all 8", prepare, Double(documents.count) / scoring))
+                  + String(format: "8 queries prepared in %.2f s; %.1f documents/s (256 tokens each) against all 8; 32 documents in %.1f s all told",
+                           prepare, Double(documents.count) / scoring, prepare + scoring))
         }
     }
 }
