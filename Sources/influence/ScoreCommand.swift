@@ -105,12 +105,8 @@ struct Score: ParsableCommand {
     /// directories are caught).
     func preconditioner(_ path: String, for model: GPTNeoXModel, modelPath: String, role: String, damping: String,
                         otherFingerprint: String? = nil) throws -> Preconditioner {
-        let directory = URL(fileURLWithPath: path)
-        let (manifest, fitted) = try FactorStore.readFactors(directory, selection: modules)
-        if manifest.modelFingerprint != model.fingerprint {
-            let swapped = otherFingerprint == manifest.modelFingerprint ? " (they belong to the other model: are the factor directories swapped?)" : ""
-            throw CommandError("\(FactorStore.manifestURL(directory).path): \(role) factors were fitted on another model (\(manifest.modelPath)), not \(modelPath)\(swapped)")
-        }
+        let (_, fitted) = try FactorStore.readFactors(URL(fileURLWithPath: path), selection: modules, expectingFingerprint: model.fingerprint,
+                                                      modelPath: modelPath, role: role, otherFingerprint: otherFingerprint)
         return Preconditioner(factors: fitted, method: method, damping: Damping(damping)!)
     }
 

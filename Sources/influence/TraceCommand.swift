@@ -79,16 +79,14 @@ struct Trace: ParsableCommand {
                       retriever: Tracer.Retriever, embedderPath: String? = nil) throws -> TraceResult {
         let ft = try LoadedModel(path: finetuned)
         let pt = try pretrained.map { try LoadedModel(path: $0) }
-        let (ftManifest, ftFactors) = try FactorStore.readFactors(URL(fileURLWithPath: finetunedFactors))
-        guard ftManifest.modelFingerprint == ft.model.fingerprint else {
-            throw CommandError("\(finetunedFactors): factors were fitted on another model (\(ftManifest.modelPath)), not \(finetuned)")
-        }
+        let (ftManifest, ftFactors) = try FactorStore.readFactors(
+            URL(fileURLWithPath: finetunedFactors), expectingFingerprint: ft.model.fingerprint, modelPath: finetuned, role: "fine-tuned",
+            otherFingerprint: pt?.model.fingerprint)
         var preconditioners = [Preconditioner(factors: ftFactors, method: .ekfac, damping: Damping(damping)!)]
         if let pt, let pretrainedFactors {
-            let (ptManifest, ptFactors) = try FactorStore.readFactors(URL(fileURLWithPath: pretrainedFactors))
-            guard ptManifest.modelFingerprint == pt.model.fingerprint else {
-                throw CommandError("\(pretrainedFactors): factors were fitted on another model (\(ptManifest.modelPath)), not \(pretrained!)")
-            }
+            let (_, ptFactors) = try FactorStore.readFactors(
+                URL(fileURLWithPath: pretrainedFactors), expectingFingerprint: pt.model.fingerprint, modelPath: pretrained!,
+                role: "pre-trained", otherFingerprint: ft.model.fingerprint)
             guard ptFactors.layouts.map(\.name) == ftFactors.layouts.map(\.name) else {
                 throw CommandError("\(pretrainedFactors): covers other modules than \(finetunedFactors)")
             }
