@@ -71,6 +71,9 @@ struct Train: ParsableCommand {
     @Option(help: "Save a checkpoint every N optimizer steps (0: only at the end).")
     var saveEvery = 0
 
+    @Option(help: "Stop after this optimizer step with a checkpoint; the same command without it continues.")
+    var maxSteps: Int?
+
     enum TrainingTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
 
     var labelNames: [String]? {
@@ -195,20 +198,25 @@ struct Train: ParsableCommand {
         warn("training \(tokenized.examples.count) sequences (\(tokens) tokens) for \(trainer.totalSteps) optimizer steps")
         let bar = ProgressBar("train", total: trainer.totalSteps, unit: "step")
         var step = firstStep
-        while step < trainer.totalSteps {
-            let end = saveEvery > 0 ? min(trainer.totalSteps, (step / saveEvery + 1) * saveEvery) : trainer.totalSteps
+        let stop = min(trainer.totalSteps, maxSteps ?? trainer.totalSteps)
+        while step < stop {
+            let end = min(stop, saveEvery > 0 ? (step / saveEvery + 1) * saveEvery : trainer.totalSteps)
             try trainer.train(from: step, to: end) { progress in
                 bar.update(progress.step, detail: String(format: "loss %.4f  lr %.2e  %.0f tok/s", progress.loss,
                                                          progress.learningRate, progress.tokensPerSecond))
             }
             step = end
-            if saveEvery > 0 && step < trainer.totalSteps {
+            if (saveEvery > 0 || step == stop) && step < trainer.totalSteps {
                 try saveModel(to: checkpointURL)
                 try TrainingState(trainer: trainer, nextStep: step).write(to: stateURL)
                 try AtomicFile.write(Data(runDescription.utf8), to: runURL)
             }
         }
         bar.finish()
+        if step < trainer.totalSteps {
+            print("stopped after step \(step) of \(trainer.totalSteps); checkpoint in \(checkpointURL.path); run the same command without --max-steps to continue")
+            return
+        }
         try saveModel(to: outURL)
         try? FileManager.default.removeItem(at: checkpointURL)
         print("wrote \(outURL.path) (loss on the training data: \(String(format: "%.4f", meanLoss(model, tokenized.examples))))")

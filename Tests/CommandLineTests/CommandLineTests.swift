@@ -296,4 +296,24 @@ import Testing
             }
         }
     }
+
+    /// An interrupted training run continues from its checkpoint to the same weights.
+    @Test func trainingResumesFromItsCheckpoint() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let arguments = ["train", "--from", Self.example, "--data", "\(Self.data)/finetune.jsonl", "--epochs", "4", "--batch-size", "2",
+                         "--learning-rate", "1e-3", "--save-every", "3"]
+        #expect(try Self.run(arguments + ["--out", path("straight")]).status == 0)
+        let stopped = try Self.run(arguments + ["--out", path("resumed"), "--max-steps", "5"])
+        #expect(stopped.status == 0 && stopped.standardOutput.contains("stopped after step 5"))
+        #expect(!FileManager.default.fileExists(atPath: path("resumed") + "/model.safetensors"))
+        let resumed = try Self.run(arguments + ["--out", path("resumed")])
+        #expect(resumed.status == 0)
+        #expect(resumed.standardError.contains("resuming at step 6"))
+        let a = try Data(contentsOf: URL(fileURLWithPath: path("straight") + "/model.safetensors"))
+        let b = try Data(contentsOf: URL(fileURLWithPath: path("resumed") + "/model.safetensors"))
+        #expect(a == b)
+        #expect(!FileManager.default.fileExists(atPath: path("resumed") + "/checkpoint"))
+    }
 }
