@@ -67,7 +67,7 @@ func tokenizeRecords(_ records: [DataRecord], tokenizer: BPETokenizer, contextLe
         let place = "\(source) record \(index + 1)"
         if requireIds && record.id == nil { throw CommandError("\(place): missing \"id\"") }
         let id = record.id ?? String(index)
-        if !seen.insert(id).inserted { throw CommandError("\(place): duplicate id \"\(id)\"") }
+        if requireIds && !seen.insert(id).inserted { throw CommandError("\(place): duplicate id \"\(id)\"") }
         var example: TokenizedExample
         if let labels {
             // A classifier reads {"text", "label"}.
