@@ -35,6 +35,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedModel(path: modelDirectory)
+        if loaded.labels != nil { throw CommandError("\(modelDirectory): is a sequence classifier; eval needs a language model") }
         let texts: [(String, String)]
         if let text {
             texts = [(text, "--text")]
