@@ -4,13 +4,15 @@ import Foundation
 public enum ModelConfig: Sendable, Equatable {
     case gptNeoX(GPTNeoXConfig)
     case gpt2(GPT2Config)
+    case bloom(BloomConfig)
 
-    public static let supportedModelTypes = ["gpt_neox", "gpt2"]
+    public static let supportedModelTypes = ["gpt_neox", "gpt2", "bloom"]
 
     public var modelType: String {
         switch self {
         case .gptNeoX: "gpt_neox"
         case .gpt2: "gpt2"
+        case .bloom: "bloom"
         }
     }
 
@@ -39,6 +41,7 @@ public enum ModelConfig: Sendable, Equatable {
             switch modelType {
             case "gpt_neox": return .gptNeoX(try decoder.decode(GPTNeoXConfig.self, from: data).validated(source))
             case "gpt2": return .gpt2(try decoder.decode(GPT2Config.self, from: data).validated(source))
+            case "bloom": return .bloom(try decoder.decode(BloomConfig.self, from: data).validated(source))
             default:
                 throw CheckpointError(source, "unsupported model_type \"\(modelType)\" (supported: \(supportedModelTypes.joined(separator: ", ")))")
             }
@@ -180,6 +183,37 @@ public struct GPT2Config: Codable, Sendable, Equatable {
             throw CheckpointError(source, "\(name) must be positive, got \(value)")
         }
         guard n_embd % n_head == 0 else { throw CheckpointError(source, "n_embd \(n_embd) is not divisible by n_head \(n_head)") }
+        return self
+    }
+}
+
+/// transformers' BloomConfig. BLOOM has no position embeddings (ALiBi), so the context is
+/// `seq_length` when given and 2048 otherwise.
+public struct BloomConfig: Codable, Sendable, Equatable {
+    public var vocab_size: Int
+    public var hidden_size: Int?
+    public var n_embed: Int?
+    public var n_layer: Int
+    public var n_head: Int
+    public var layer_norm_epsilon: Double?
+    public var apply_residual_connection_post_layernorm: Bool?
+    public var tie_word_embeddings: Bool?
+    public var seq_length: Int?
+    public var bos_token_id: Int?
+    public var eos_token_id: Int?
+
+    public var hiddenSize: Int { hidden_size ?? n_embed ?? 64 }
+    public var maxPositions: Int { seq_length ?? 2048 }
+
+    func validated(_ source: String) throws -> BloomConfig {
+        for (name, value) in [("vocab_size", vocab_size), ("hidden_size", hiddenSize), ("n_layer", n_layer), ("n_head", n_head)] where value <= 0 {
+            throw CheckpointError(source, "\(name) must be positive, got \(value)")
+        }
+        guard hiddenSize % n_head == 0 else { throw CheckpointError(source, "hidden_size \(hiddenSize) is not divisible by n_head \(n_head)") }
+        if apply_residual_connection_post_layernorm == true {
+            throw CheckpointError(source, "apply_residual_connection_post_layernorm true is not supported")
+        }
+        if tie_word_embeddings == false { throw CheckpointError(source, "an untied BLOOM head is not supported") }
         return self
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import Numerics
 
 /// Multi-head causal self-attention over a packed batch, with GPT-NeoX's fused QKV layout:
@@ -8,6 +9,24 @@ struct CausalSelfAttention {
     let headCount: Int
     let headSize: Int
     let rotary: RotaryEmbedding
+    /// BLOOM's ALiBi: head h adds slope_h · j to the score of key position j (a per-row
+    /// constant would not change the softmax, so this is the usual −slope · (i − j)). The bias
+    /// does not depend on q or k, so the backward pass is unchanged.
+    var alibiSlopes: [Float]? = nil
+
+    /// transformers' `build_alibi_tensor` slopes: a geometric sequence for the largest power of
+    /// two ≤ heads, interleaved with a second one for the remaining heads.
+    static func alibiSlopes(heads: Int) -> [Float] {
+        let closest = 1 << Int(Foundation.log2(Double(heads)).rounded(.down))
+        let base = Foundation.pow(2.0, -Foundation.pow(2.0, -(Foundation.log2(Double(closest)) - 3)))
+        var slopes = (1...closest).map { Float(Foundation.pow(base, Double($0))) }
+        if closest != heads {
+            let extraBase = Foundation.pow(2.0, -Foundation.pow(2.0, -(Foundation.log2(Double(2 * closest)) - 3)))
+            let remaining = min(closest, heads - closest)
+            slopes += stride(from: 1, to: 1 + 2 * remaining, by: 2).map { Float(Foundation.pow(extraBase, Double($0))) }
+        }
+        return slopes
+    }
 
     var hiddenSize: Int { headCount * headSize }
     var scale: Float { 1 / Float(headSize).squareRoot() }
@@ -45,6 +64,9 @@ struct CausalSelfAttention {
                            b: k, ldb: rowStride, beta: 0, c: p, ldc: T)
                 for i in 0..<T {
                     let row = p + i * T
+                    if let alibiSlopes {
+                        for j in 0...i { row[j] += alibiSlopes[h] * Float(j) }
+                    }
                     Softmax.forward(row, row, rows: 1, cols: i + 1)
                     (row + i + 1).update(repeating: 0, count: T - i - 1)
                 }

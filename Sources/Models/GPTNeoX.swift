@@ -2,6 +2,9 @@ import Numerics
 
 /// The GPT-NeoX decoder (Pythia, dolly-v2) with hand-written forward and backward passes.
 ///
+/// BLOOM runs on the same code (`GPTNeoXHyperparameters.family`): ALiBi instead of rotary, a
+/// layer norm after the embedding, sequential residuals, a tied head.
+///
 /// One token's path: embed_in → for each layer [ln1 → query_key_value → rotary → causal
 /// attention → dense] and [ln2 → dense_h_to_4h → GELU → dense_4h_to_h], combined either in
 /// parallel, x + attn(ln1(x)) + mlp(ln2(x)), or in sequence, h = x + attn(ln1(x));
@@ -30,21 +33,23 @@ public final class GPTNeoXModel: @unchecked Sendable {
         self.parameters = parameters
         attention = CausalSelfAttention(
             headCount: h.headCount, headSize: h.headSize,
-            rotary: RotaryEmbedding(dimensions: h.rotaryDimensions, base: h.rotaryBase, maxPositions: h.maxPositions))
+            rotary: RotaryEmbedding(dimensions: h.rotaryDimensions, base: h.rotaryBase, maxPositions: h.maxPositions),
+            alibiSlopes: h.family == .bloom ? CausalSelfAttention.alibiSlopes(heads: h.headCount) : nil)
         func offset(_ name: String) -> Int {
             guard let entry = parameters.entry(name) else { preconditionFailure("parameter store lacks \(name)") }
             return entry.offset
         }
+        let names = h.names
         weights = (0..<h.layerCount).map { l in
-            let p = "gpt_neox.layers.\(l)."
+            let p = names.layer(l), a = p + names.attention
             return LayerWeights(
                 ln1Weight: offset(p + "input_layernorm.weight"), ln1Bias: offset(p + "input_layernorm.bias"),
                 ln2Weight: offset(p + "post_attention_layernorm.weight"), ln2Bias: offset(p + "post_attention_layernorm.bias"),
-                qkvWeight: offset(p + "attention.query_key_value.weight"), denseWeight: offset(p + "attention.dense.weight"),
+                qkvWeight: offset(a + "query_key_value.weight"), denseWeight: offset(a + "dense.weight"),
                 upWeight: offset(p + "mlp.dense_h_to_4h.weight"), upBias: offset(p + "mlp.dense_h_to_4h.bias"),
                 downWeight: offset(p + "mlp.dense_4h_to_h.weight"), downBias: offset(p + "mlp.dense_4h_to_h.bias"),
-                qkvBias: h.attentionBias ? offset(p + "attention.query_key_value.bias") : nil,
-                denseBias: h.attentionBias ? offset(p + "attention.dense.bias") : nil)
+                qkvBias: h.attentionBias ? offset(a + "query_key_value.bias") : nil,
+                denseBias: h.attentionBias ? offset(a + "dense.bias") : nil)
         }
     }
 
@@ -66,27 +71,31 @@ public final class GPTNeoXModel: @unchecked Sendable {
 
     /// Names and shapes of every parameter, as Hugging Face names them on disk.
     public static func parameterLayout(_ h: GPTNeoXHyperparameters) -> [(name: String, shape: [Int])] {
-        var layout: [(String, [Int])] = [("gpt_neox.embed_in.weight", [h.vocabularySize, h.hiddenSize])]
+        let names = h.names
+        var layout: [(String, [Int])] = [(names.embedding, [h.vocabularySize, h.hiddenSize])]
+        if h.family == .bloom {
+            layout += [(names.embeddingNorm + ".weight", [h.hiddenSize]), (names.embeddingNorm + ".bias", [h.hiddenSize])]
+        }
         for l in 0..<h.layerCount {
-            let p = "gpt_neox.layers.\(l)."
+            let p = names.layer(l), a = p + names.attention
             layout += [
                 (p + "input_layernorm.weight", [h.hiddenSize]), (p + "input_layernorm.bias", [h.hiddenSize]),
                 (p + "post_attention_layernorm.weight", [h.hiddenSize]), (p + "post_attention_layernorm.bias", [h.hiddenSize]),
-                (p + "attention.query_key_value.weight", [3 * h.hiddenSize, h.hiddenSize]),
+                (a + "query_key_value.weight", [3 * h.hiddenSize, h.hiddenSize]),
             ]
-            if h.attentionBias { layout.append((p + "attention.query_key_value.bias", [3 * h.hiddenSize])) }
-            layout.append((p + "attention.dense.weight", [h.hiddenSize, h.hiddenSize]))
-            if h.attentionBias { layout.append((p + "attention.dense.bias", [h.hiddenSize])) }
+            if h.attentionBias { layout.append((a + "query_key_value.bias", [3 * h.hiddenSize])) }
+            layout.append((a + "dense.weight", [h.hiddenSize, h.hiddenSize]))
+            if h.attentionBias { layout.append((a + "dense.bias", [h.hiddenSize])) }
             layout += [
                 (p + "mlp.dense_h_to_4h.weight", [h.intermediateSize, h.hiddenSize]), (p + "mlp.dense_h_to_4h.bias", [h.intermediateSize]),
                 (p + "mlp.dense_4h_to_h.weight", [h.hiddenSize, h.intermediateSize]), (p + "mlp.dense_4h_to_h.bias", [h.hiddenSize]),
             ]
         }
-        layout += [("gpt_neox.final_layer_norm.weight", [h.hiddenSize]), ("gpt_neox.final_layer_norm.bias", [h.hiddenSize])]
+        layout += [(names.finalNorm + ".weight", [h.hiddenSize]), (names.finalNorm + ".bias", [h.hiddenSize])]
         if let labels = h.classifierLabels {
             layout.append(("score.weight", [labels, h.hiddenSize]))
         } else if !h.tiedEmbeddings {
-            layout.append(("embed_out.weight", [h.vocabularySize, h.hiddenSize]))
+            layout.append((names.unembedding, [h.vocabularySize, h.hiddenSize]))
         }
         return layout
     }
@@ -97,11 +106,11 @@ public final class GPTNeoXModel: @unchecked Sendable {
 
     public static func trackedModules(_ h: GPTNeoXHyperparameters) -> [TrackedLinearModule] {
         (0..<h.layerCount).flatMap { l -> [TrackedLinearModule] in
-            let p = "gpt_neox.layers.\(l)."
+            let p = h.names.layer(l), a = p + h.names.attention
             return [
-                TrackedLinearModule(name: p + "attention.query_key_value", kind: .attention, layer: l,
+                TrackedLinearModule(name: a + "query_key_value", kind: .attention, layer: l,
                                     inputSize: h.hiddenSize, outputSize: 3 * h.hiddenSize, hasBias: h.attentionBias),
-                TrackedLinearModule(name: p + "attention.dense", kind: .attention, layer: l,
+                TrackedLinearModule(name: a + "dense", kind: .attention, layer: l,
                                     inputSize: h.hiddenSize, outputSize: h.hiddenSize, hasBias: h.attentionBias),
                 TrackedLinearModule(name: p + "mlp.dense_h_to_4h", kind: .mlp, layer: l,
                                     inputSize: h.hiddenSize, outputSize: h.intermediateSize, hasBias: true),
@@ -115,7 +124,7 @@ public final class GPTNeoXModel: @unchecked Sendable {
     /// `score.weight` [labels, H].
     private var headOffset: Int {
         let name = hyperparameters.classifierLabels != nil ? "score.weight"
-            : hyperparameters.tiedEmbeddings ? "gpt_neox.embed_in.weight" : "embed_out.weight"
+            : hyperparameters.tiedEmbeddings ? hyperparameters.names.embedding : hyperparameters.names.unembedding
         return parameters.entry(name)!.offset
     }
 
@@ -137,9 +146,16 @@ public final class GPTNeoXModel: @unchecked Sendable {
         activations.prepare(for: batch, attention: attention)
         let a = activations
 
-        let embedding = w + parameters.entry("gpt_neox.embed_in.weight")!.offset
+        let embedding = w + parameters.entry(h.names.embedding)!.offset
+        // BLOOM normalises the embeddings before the first layer.
+        let embedded = h.family == .bloom ? a.embeddings : a.layerInput(0)
         for row in 0..<N {
-            (a.layerInput(0) + row * H).update(from: embedding + Int(batch.tokens[row]) * H, count: H)
+            (embedded + row * H).update(from: embedding + Int(batch.tokens[row]) * H, count: H)
+        }
+        if h.family == .bloom {
+            LayerNorm.forward(embedded, weight: w + parameters.entry(h.names.embeddingNorm + ".weight")!.offset,
+                              bias: w + parameters.entry(h.names.embeddingNorm + ".bias")!.offset, a.layerInput(0),
+                              mean: a.embeddingMean, reciprocalStd: a.embeddingRstd, rows: N, cols: H, epsilon: h.layerNormEpsilon)
         }
         for l in 0..<h.layerCount {
             let lw = weights[l]
@@ -177,8 +193,8 @@ public final class GPTNeoXModel: @unchecked Sendable {
             }
         }
         let final = a.layerInput(h.layerCount)
-        LayerNorm.forward(final, weight: w + parameters.entry("gpt_neox.final_layer_norm.weight")!.offset,
-                          bias: w + parameters.entry("gpt_neox.final_layer_norm.bias")!.offset, a.finalNorm,
+        LayerNorm.forward(final, weight: w + parameters.entry(h.names.finalNorm + ".weight")!.offset,
+                          bias: w + parameters.entry(h.names.finalNorm + ".bias")!.offset, a.finalNorm,
                           mean: a.finalMean, reciprocalStd: a.finalRstd, rows: N, cols: H, epsilon: h.layerNormEpsilon)
         if h.classifierLabels == nil {
             Float.gemm(.none, .transposed, m: N, n: h.vocabularySize, k: H, alpha: 1, a: a.finalNorm, lda: H,
@@ -235,8 +251,8 @@ public final class GPTNeoXModel: @unchecked Sendable {
             }
         }
         residualGradient.update(repeating: 0, count: N * H)
-        let finalWeight = parameters.entry("gpt_neox.final_layer_norm.weight")!.offset
-        let finalBias = parameters.entry("gpt_neox.final_layer_norm.bias")!.offset
+        let finalWeight = parameters.entry(h.names.finalNorm + ".weight")!.offset
+        let finalBias = parameters.entry(h.names.finalNorm + ".bias")!.offset
         LayerNorm.backward(input: a.layerInput(h.layerCount), weight: w + finalWeight, mean: a.finalMean,
                            reciprocalStd: a.finalRstd, outputGradient: a.scratchHidden, inputGradient: residualGradient,
                            weightGradient: gradient(finalWeight) ?? a.discardH, biasGradient: gradient(finalBias) ?? a.discardH,
@@ -290,8 +306,19 @@ public final class GPTNeoXModel: @unchecked Sendable {
                                biasGradient: gradient(lw.ln1Bias) ?? a.discardH, rows: N, cols: H)
             if h.parallelResidual { swap(&residualGradient, &spare) }
         }
+        if h.family == .bloom {
+            // Through the embedding layer norm: residualGradient becomes ∂L/∂(raw embeddings).
+            let normWeight = parameters.entry(h.names.embeddingNorm + ".weight")!.offset
+            let normBias = parameters.entry(h.names.embeddingNorm + ".bias")!.offset
+            spare.update(repeating: 0, count: N * H)
+            LayerNorm.backward(input: a.embeddings, weight: w + normWeight, mean: a.embeddingMean, reciprocalStd: a.embeddingRstd,
+                               outputGradient: residualGradient, inputGradient: spare,
+                               weightGradient: gradient(normWeight) ?? a.discardH, biasGradient: gradient(normBias) ?? a.discardH,
+                               rows: N, cols: H)
+            swap(&residualGradient, &spare)
+        }
         if let g {
-            let embedding = g + parameters.entry("gpt_neox.embed_in.weight")!.offset
+            let embedding = g + parameters.entry(h.names.embedding)!.offset
             for row in 0..<N {
                 let dst = embedding + Int(batch.tokens[row]) * H
                 add(dst, residualGradient + row * H, into: dst, count: H)

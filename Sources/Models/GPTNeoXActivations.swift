@@ -20,6 +20,7 @@ public final class GPTNeoXActivations {
     private let ln2Outputs = FloatBuffer(), ln2Stats = FloatBuffer()
     private let mlpHiddens = FloatBuffer(), mlpActivateds = FloatBuffer()
     private let finalNormBuffer = FloatBuffer(), finalStats = FloatBuffer()
+    private let embeddingBuffer = FloatBuffer(), embeddingStats = FloatBuffer()   // BLOOM's embedding layer norm
     private let logitBuffer = FloatBuffer(), logitGradientBuffer = FloatBuffer()
     // Backward scratch.
     private let residualA = FloatBuffer(), residualB = FloatBuffer(), hiddenScratch = FloatBuffer()
@@ -45,6 +46,7 @@ public final class GPTNeoXActivations {
         ln2Outputs.reserve(L * N * H); ln2Stats.reserve(L * 2 * N)
         mlpHiddens.reserve(L * N * I); mlpActivateds.reserve(L * N * I)
         finalNormBuffer.reserve(N * H); finalStats.reserve(2 * N)
+        if h.family == .bloom { embeddingBuffer.reserve(N * H); embeddingStats.reserve(2 * N) }
         logitBuffer.reserve(N * h.outputWidth); logitGradientBuffer.reserve(N * h.outputWidth)
         residualA.reserve(N * H); residualB.reserve(N * H); hiddenScratch.reserve(N * H)
         qkvGradientBuffer.reserve(N * 3 * H); mlpGradientBuffer.reserve(N * I)
@@ -55,7 +57,7 @@ public final class GPTNeoXActivations {
     /// Bytes currently held (activations and scratch).
     public var allocatedBytes: Int {
         [layerInputs, ln1Outputs, ln1Stats, qkvs, probabilityStore, attentionOutputs, postAttentions, ln2Outputs,
-         ln2Stats, mlpHiddens, mlpActivateds, finalNormBuffer, finalStats, logitBuffer, logitGradientBuffer,
+         ln2Stats, mlpHiddens, mlpActivateds, finalNormBuffer, finalStats, embeddingBuffer, embeddingStats, logitBuffer, logitGradientBuffer,
          residualA, residualB, hiddenScratch, qkvGradientBuffer, mlpGradientBuffer, attentionScratchBuffer, discard]
             .reduce(0) { $0 + $1.capacity * 4 }
     }
@@ -78,6 +80,9 @@ public final class GPTNeoXActivations {
     func mlpHidden(_ l: Int) -> UnsafeMutablePointer<Float> { mlpHiddens.pointer + l * N * I }
     func mlpActivated(_ l: Int) -> UnsafeMutablePointer<Float> { mlpActivateds.pointer + l * N * I }
     var finalNorm: UnsafeMutablePointer<Float> { finalNormBuffer.pointer }
+    var embeddings: UnsafeMutablePointer<Float> { embeddingBuffer.pointer }
+    var embeddingMean: UnsafeMutablePointer<Float> { embeddingStats.pointer }
+    var embeddingRstd: UnsafeMutablePointer<Float> { embeddingStats.pointer + N }
     var finalMean: UnsafeMutablePointer<Float> { finalStats.pointer }
     var finalRstd: UnsafeMutablePointer<Float> { finalStats.pointer + N }
     var residualGradientA: UnsafeMutablePointer<Float> { residualA.pointer }

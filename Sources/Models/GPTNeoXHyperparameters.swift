@@ -2,6 +2,10 @@ import Numerics
 
 /// The shape of a GPT-NeoX model, resolved from its config.json.
 public struct GPTNeoXHyperparameters: Sendable, Equatable {
+    /// BLOOM is the same decoder with ALiBi instead of rotary embeddings, a layer norm after
+    /// the embedding, sequential residuals, a tied head, and other parameter names.
+    public enum Family: String, Sendable, Equatable { case gptNeoX = "gpt_neox", bloom }
+    public var family: Family = .gptNeoX
     public var vocabularySize: Int
     public var hiddenSize: Int
     public var headCount: Int
@@ -25,6 +29,8 @@ public struct GPTNeoXHyperparameters: Sendable, Equatable {
 
     /// Logits per scored row: the vocabulary, or the number of labels.
     public var outputWidth: Int { classifierLabels ?? vocabularySize }
+
+    public var names: ParameterNames { ParameterNames(family: family) }
 
     public init(
         vocabularySize: Int, hiddenSize: Int, headCount: Int, intermediateSize: Int, layerCount: Int,
@@ -58,6 +64,18 @@ public struct GPTNeoXHyperparameters: Sendable, Equatable {
         let head = classifierLabels.map { 2 * Double(sequenceLengths.count) * H * Double($0) } ?? 2 * N * H * V
         return Double(layerCount) * (N * perTokenLinear + attention) + head
     }
+}
+
+/// Hugging Face's parameter names for a family.
+public struct ParameterNames: Sendable {
+    public let family: GPTNeoXHyperparameters.Family
+
+    public var embedding: String { family == .bloom ? "transformer.word_embeddings.weight" : "gpt_neox.embed_in.weight" }
+    public var embeddingNorm: String { "transformer.word_embeddings_layernorm" }
+    public var finalNorm: String { family == .bloom ? "transformer.ln_f" : "gpt_neox.final_layer_norm" }
+    public var unembedding: String { "embed_out.weight" }
+    public func layer(_ l: Int) -> String { family == .bloom ? "transformer.h.\(l)." : "gpt_neox.layers.\(l)." }
+    public var attention: String { family == .bloom ? "self_attention." : "attention." }
 }
 
 /// A linear module whose weight enters influence (DESIGN §2).

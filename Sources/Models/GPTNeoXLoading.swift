@@ -17,14 +17,32 @@ extension GPTNeoXHyperparameters {
     }
 }
 
+extension GPTNeoXHyperparameters {
+    /// BLOOM as a member of the family: sequential residuals, no rotary features (ALiBi
+    /// instead), a 4× MLP with the tanh GELU, biases everywhere, a tied head.
+    public init(bloom c: BloomConfig) {
+        self.init(vocabularySize: c.vocab_size, hiddenSize: c.hiddenSize, headCount: c.n_head, intermediateSize: 4 * c.hiddenSize,
+                  layerCount: c.n_layer, maxPositions: c.maxPositions, rotaryFraction: 0, parallelResidual: false,
+                  layerNormEpsilon: Float(c.layer_norm_epsilon ?? 1e-5), activation: .tanhApproximation, attentionBias: true,
+                  tiedEmbeddings: true)
+        family = .bloom
+    }
+
+    /// The hyperparameters of a checkpoint this model class runs (GPT-NeoX or BLOOM).
+    public init(checkpoint: CheckpointDirectory) throws {
+        switch checkpoint.config {
+        case .gptNeoX(let config): try self.init(config: config, source: checkpoint.configURL.path)
+        case .bloom(let config): self.init(bloom: config)
+        case .gpt2: throw CheckpointError(checkpoint.configURL, "model_type is gpt2; this command needs gpt_neox or bloom")
+        }
+    }
+}
+
 extension GPTNeoXModel {
     /// Loads a GPT-NeoX checkpoint directory (any of F32, F16, BF16 on disk; Float32 in memory).
     /// Every parameter must be present with the shape config.json implies, and finite.
     public convenience init(checkpoint: CheckpointDirectory) throws {
-        guard case .gptNeoX(let config) = checkpoint.config else {
-            throw CheckpointError(checkpoint.configURL, "model_type is \(checkpoint.config.modelType); this command needs gpt_neox")
-        }
-        let hyperparameters = try GPTNeoXHyperparameters(config: config, source: checkpoint.configURL.path)
+        let hyperparameters = try GPTNeoXHyperparameters(checkpoint: checkpoint)
         let store = ParameterStore(layout: Self.parameterLayout(hyperparameters))
         for entry in store.entries {
             try checkpoint.readFloats(entry.name, shape: entry.shape, into: store.values + entry.offset)

@@ -43,6 +43,8 @@ public struct ModelDescription: Sendable {
             self = Self.gptNeoX(try GPTNeoXHyperparameters(config: config, source: checkpoint.configURL.path))
         case .gpt2(let config):
             self = Self.gpt2(config, storedNames: Set(checkpoint.tensors.map(\.name)))
+        case .bloom(let config):
+            self = Self.gptNeoX(GPTNeoXHyperparameters(bloom: config))
         }
         for parameter in parameters {
             guard let info = checkpoint.info(parameter.name) else {
@@ -72,14 +74,14 @@ public struct ModelDescription: Sendable {
     public static func gptNeoX(_ h: GPTNeoXHyperparameters) -> ModelDescription {
         let parameters = GPTNeoXModel.parameterLayout(h).map { name, shape -> Parameter in
             let family: Family =
-                name.contains("embed_in") ? .embedding
+                name.contains("embed_in") || name == "transformer.word_embeddings.weight" ? .embedding
                 : name.contains("embed_out") ? .head
-                : name.contains("layernorm") || name.contains("layer_norm") ? .norms
-                : name.contains(".attention.") ? .attention : .mlp
+                : name.contains("layernorm") || name.contains("layer_norm") || name.contains("ln_f") ? .norms
+                : name.contains("attention.") ? .attention : .mlp
             return Parameter(name: name, shape: shape, family: family)
         }
         return ModelDescription(
-            modelType: "gpt_neox", architecture: "GPTNeoXForCausalLM", layerCount: h.layerCount, hiddenSize: h.hiddenSize,
+            modelType: h.family.rawValue, architecture: h.family == .bloom ? "BloomForCausalLM" : "GPTNeoXForCausalLM", layerCount: h.layerCount, hiddenSize: h.hiddenSize,
             headCount: h.headCount, intermediateSize: h.intermediateSize, vocabularySize: h.vocabularySize,
             maxPositions: h.maxPositions, tiedEmbeddings: h.tiedEmbeddings, parameters: parameters,
             trackedModules: GPTNeoXModel.trackedModules(h))

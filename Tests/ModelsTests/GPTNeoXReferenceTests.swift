@@ -9,10 +9,11 @@ import Testing
 /// different lengths (the Swift side packs them), in a parallel-residual model with 25 %
 /// rotary dimensions and a sequential one with full rotary and no attention biases.
 @Suite struct GPTNeoXReferenceTests {
-    static let configurations = ["parallel-rotary25", "sequential-rotary100"]
+    /// Two GPT-NeoX configurations, and BLOOM (ALiBi with 6 heads, embedding layer norm, tied head).
+    static let configurations = ["gpt_neox/parallel-rotary25", "gpt_neox/sequential-rotary100", "bloom"]
 
     static func fixture(_ name: String) -> URL {
-        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("gpt_neox/\(name)")
+        Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name)
     }
 
     /// max |a − b| / max |b|: the error relative to the tensor's scale.
@@ -93,7 +94,7 @@ import Testing
     }
 
     @Test func tokenLogProbabilitiesAreTheNegativeLoss() throws {
-        let reference = try Reference("parallel-rotary25")
+        let reference = try Reference("gpt_neox/parallel-rotary25")
         let logProbabilities = try reference.model.tokenLogProbabilities(reference.sequences)
         #expect(logProbabilities.map(\.count) == reference.sequences.map { $0.count - 1 })
         let total = logProbabilities.joined().reduce(0.0) { $0 - Double($1) }
