@@ -6,6 +6,16 @@ extension GPTNeoXHyperparameters {
     /// config.json as transformers writes it for GPTNeoXForCausalLM (legacy `rotary_pct` and
     /// `rotary_emb_base` keys, which every version of transformers reads).
     public func configJSON(extra: [String: Any] = [:]) -> [String: Any] {
+        if family == .bloom {
+            var config: [String: Any] = [
+                "architectures": ["BloomForCausalLM"], "model_type": "bloom", "vocab_size": vocabularySize, "hidden_size": hiddenSize,
+                "n_layer": layerCount, "n_head": headCount, "layer_norm_epsilon": Double(layerNormEpsilon),
+                "apply_residual_connection_post_layernorm": false, "tie_word_embeddings": true, "seq_length": maxPositions,
+                "initializer_range": 0.02, "torch_dtype": "float32", "hidden_dropout": 0.0, "attention_dropout": 0.0,
+            ]
+            for (key, value) in extra { config[key] = value }
+            return config
+        }
         var config: [String: Any] = [
             "architectures": ["GPTNeoXForCausalLM"], "model_type": "gpt_neox",
             "vocab_size": vocabularySize, "hidden_size": hiddenSize, "num_attention_heads": headCount,

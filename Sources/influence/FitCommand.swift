@@ -71,7 +71,7 @@ struct Fit: ParsableCommand {
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var manifest = FactorManifest(
-            toolVersion: ToolVersion.current, modelType: "gpt_neox", modelPath: loaded.directory.path,
+            toolVersion: ToolVersion.current, modelType: h.family.rawValue, modelPath: loaded.directory.path,
             modelFingerprint: model.fingerprint, options: options, passesCompleted: 0, covarianceTokens: 0,
             covarianceSequences: 0, correctionSequences: 0, modules: layouts)
 

@@ -108,6 +108,9 @@ struct Train: ParsableCommand {
             model = loaded.model
             tokenizerURL = loaded.directory.appendingPathComponent("tokenizer.json")
             if task == .classify {
+                if model.hyperparameters.family != .gptNeoX {
+                    throw CommandError("\(from): classifier heads are supported for gpt_neox models only")
+                }
                 if let existing = loaded.labels {
                     if let names = labelNames, names != existing {
                         throw CommandError("\(from): a classifier with labels \(existing.joined(separator: ",")), not \(names.joined(separator: ","))")

@@ -39,6 +39,22 @@ import Testing
         #expect(description.trackedModules.map(\.outputSize) == expected.tracked_modules.map(\.d_out))
     }
 
+    /// BLOOM: 16,008 parameters in PyTorch (Tools/reference/make_bloom_fixture.py), the tied
+    /// head counted once; BLOOM's module names; saving and loading keep it a BLOOM model.
+    @Test func bloomIsDescribedAndRoundTrips() throws {
+        let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("bloom")
+        let description = try ModelDescription(checkpoint: CheckpointDirectory(url: directory))
+        #expect(description.modelType == "bloom" && description.parameterCount == 16008)
+        #expect(description.trackedModules.first?.name == "transformer.h.0.self_attention.query_key_value")
+        let model = try GPTNeoXModel(directory: directory)
+        let copy = FileManager.default.temporaryDirectory.appendingPathComponent("bloom-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: copy) }
+        try model.save(to: copy)
+        let loaded = try GPTNeoXModel(directory: copy)
+        #expect(loaded.hyperparameters == model.hyperparameters)
+        #expect(memcmp(loaded.parameters.values, model.parameters.values, model.parameters.count * 4) == 0)
+    }
+
     @Test func bfloat16ShardsHoldTheFloat32WeightsRounded() throws {
         let full = try GPTNeoXModel(directory: Self.exampleDirectory)
         let half = try GPTNeoXModel(directory: Self.directory("gpt_neox-bf16-sharded"))
