@@ -60,7 +60,7 @@ public final class GPTNeoXModel: @unchecked Sendable {
         var rng = RandomGenerator(seed: seed)
         for entry in store.entries {
             let p = UnsafeMutableBufferPointer(start: store.values + entry.offset, count: entry.count)
-            if entry.name.hasSuffix("layernorm.weight") || entry.name.hasSuffix("layer_norm.weight") {
+            if entry.shape.count == 1 && entry.name.hasSuffix(".weight") {   // every 1-D weight is a layer norm's
                 p.update(repeating: 1)
             } else if entry.shape.count == 2 {
                 rng.fillNormal(p, standardDeviation: initializerRange)

@@ -130,12 +130,15 @@ struct Train: ParsableCommand {
             }
         } else {
             let configURL = URL(fileURLWithPath: initConfig!)
-            guard case .gptNeoX(let config) = try ModelConfig.load(from: configURL) else {
-                throw CommandError("\(configURL.path): training needs model_type gpt_neox")
+            var hyperparameters: GPTNeoXHyperparameters
+            switch try ModelConfig.load(from: configURL) {
+            case .gptNeoX(let config): hyperparameters = try GPTNeoXHyperparameters(config: config, source: configURL.path)
+            case .bloom(let config): hyperparameters = GPTNeoXHyperparameters(bloom: config)
+            case .gpt2: throw CommandError("\(configURL.path): training needs model_type gpt_neox or bloom")
             }
-            var hyperparameters = try GPTNeoXHyperparameters(config: config, source: configURL.path)
             if task == .classify {
                 guard let names = labelNames else { throw CommandError("--task classify needs --labels") }
+                guard hyperparameters.family == .gptNeoX else { throw CommandError("classifier heads are supported for gpt_neox models only") }
                 classLabels = names
                 hyperparameters.classifierLabels = names.count
                 hyperparameters.tiedEmbeddings = false
