@@ -24,6 +24,8 @@ public final class FactTracingBenchmark {
         public var relativeDampings: [Double] = [0.001, 0.01, 1, 10]
         /// α of the proximity term (α/2)‖θ − θ_pt‖² during fine-tuning (0: none).
         public var proximity = 0.0
+        /// People's names drawn from shared first and last names (see `FactWorld`).
+        public var sharedNames = false
         public var randomCandidates = 100
         public var bm25Candidates = 100
         public var sameObjectCandidates = 100
@@ -86,7 +88,7 @@ public final class FactTracingBenchmark {
     public func run() throws -> Report {
         let start = Date()
         let o = options
-        let world = FactWorld(seed: o.seed, subjectsPerRelation: o.subjectsPerRelation)
+        let world = FactWorld(seed: o.seed, subjectsPerRelation: o.subjectsPerRelation, sharedNames: o.sharedNames)
         var rng = RandomGenerator(seed: o.seed &+ 99)
         var order = Array(world.facts.indices)
         rng.shuffle(&order)

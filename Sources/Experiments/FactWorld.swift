@@ -66,7 +66,9 @@ public struct FactWorld: Sendable {
     static let animals = ["cat", "dog", "parrot", "tortoise", "ferret", "goat"]
 
     /// A world with `subjectsPerRelation` facts for each of the first `relationCount` relations.
-    public init(seed: UInt64, relationCount: Int = 11, subjectsPerRelation: Int = 6) {
+    /// With `sharedNames`, people are combinations of 7 first and 7 last names, so every name
+    /// word appears in many people's facts and matching words no longer singles a fact out.
+    public init(seed: UInt64, relationCount: Int = 11, subjectsPerRelation: Int = 6, sharedNames: Bool = false) {
         var rng = RandomGenerator(seed: seed)
         var used = Set<String>()
         func name(_ syllables: [String], parts: Int) -> String {
@@ -77,7 +79,13 @@ public struct FactWorld: Sendable {
             }
         }
         let syllables = ["ka", "lo", "ve", "ri", "ta", "mu", "sel", "dor", "an", "bi", "no", "quel", "zar", "fen", "ot", "lis"]
-        let people = (0..<40).map { _ in name(syllables, parts: 2) + " " + name(syllables, parts: 2) }
+        var people = (0..<40).map { _ in name(syllables, parts: 2) + " " + name(syllables, parts: 2) }
+        if sharedNames {
+            let first = (0..<7).map { _ in name(syllables, parts: 2) }, last = (0..<7).map { _ in name(syllables, parts: 2) }
+            people = first.flatMap { f in last.map { "\(f) \($0)" } }
+            rng.shuffle(&people)
+            people = Array(people.prefix(40))
+        }
         let cities = (0..<16).map { _ in name(syllables, parts: 3) }
         let countries = (0..<10).map { _ in name(syllables, parts: 2) + "ia" }
         let companies = (0..<8).map { _ in name(syllables, parts: 2) + " Works" }

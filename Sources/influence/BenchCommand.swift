@@ -31,10 +31,14 @@ struct FactTracing: ParsableCommand {
     @Option(help: "Fine-tune with the proximity term (α/2)‖θ − θ_pt‖².")
     var proximity = 0.0
 
+    @Flag(help: "People's names share first and last names, so that words alone do not identify a fact.")
+    var sharedNames = false
+
     func run() throws {
         var options = quick ? FactTracingBenchmark.Options.quick : FactTracingBenchmark.Options()
         options.seed = seed
         options.proximity = proximity
+        options.sharedNames = sharedNames
         let report = try FactTracingBenchmark(options: options) { warn("· " + $0) }.run()
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
