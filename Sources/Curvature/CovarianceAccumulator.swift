@@ -1,7 +1,7 @@
 import Models
 import Numerics
 
-/// EK-FAC pass 1 (DESIGN §4): sums, over counted token positions, of a aᵀ for every tracked
+/// EK-FAC pass 1 (DESIGN §4): sums, over the curvature rows (`curvatureRows`), of a aᵀ for every tracked
 /// module and of g gᵀ for every block, in Float64. Each batch's products are formed with
 /// `ssyrk` (half the work of a GEMM) and added to the Float64 sums, so precision is lost only
 /// within one batch.
@@ -12,7 +12,7 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
     public private(set) var inputSums: [[Double]]
     /// Per module and block, the upper triangle of Σ g gᵀ (size × size).
     public private(set) var outputSums: [[[Double]]]
-    /// Counted token positions so far.
+    /// Curvature rows so far.
     public private(set) var tokenCount = 0
     /// Sequences that had at least one counted position.
     public private(set) var sequenceCount = 0

@@ -35,7 +35,7 @@ public struct ModuleEigenbasis: Sendable {
 public struct EKFACFactors: Sendable {
     public let eigenbases: [ModuleEigenbasis]
     public let correctedEigenvalues: [[[Float]]]
-    /// Counted token positions of pass 1 and sequences of pass 2.
+    /// Curvature rows of pass 1 (`curvatureRows`) and sequences of pass 1 and pass 2.
     public let covarianceTokenCount: Int
     public let covarianceSequenceCount: Int
     public let correctionSequenceCount: Int
@@ -51,7 +51,7 @@ public struct EKFACFactors: Sendable {
 
     public var layouts: [ModuleLayout] { eigenbases.map(\.layout) }
 
-    /// Mean counted tokens per sequence in pass 1. K-FAC's eigenvalues Λ_S ⊗ Λ_A are token
+    /// Mean curvature rows per sequence in pass 1. K-FAC's eigenvalues Λ_S ⊗ Λ_A are token
     /// averages, while Λ (and a sequence's gradient) sums over a sequence's tokens; with
     /// independent tokens E[vec Gₙ vec Gₙᵀ] ≈ T · S ⊗ A, so K-FAC is scaled by T to compare.
     public var tokensPerSequence: Double {

@@ -13,7 +13,8 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
     public private(set) var sums: [[[Double]]]
     public private(set) var sequenceCount = 0
 
-    private var countedSequences: [Int] = []
+    /// Per counted sequence of the current batch, its curvature rows (`curvatureRows`).
+    private var sequenceRows: [Range<Int>] = []
     private let inputs = FloatBuffer(), rotatedInputs = FloatBuffer(), rotatedGradients = FloatBuffer(), product = FloatBuffer()
 
     public init(eigenbases: [ModuleEigenbasis]) {
@@ -22,14 +23,15 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
         sums = eigenbases.map { basis in basis.layout.blocks.map { [Double](repeating: 0, count: $0.size * basis.layout.inputSize) } }
     }
 
-    /// Call before each backward pass: sequences without counted targets are left out.
-    public func begin(countedSequences: [Int]) {
-        self.countedSequences = countedSequences
-        sequenceCount += countedSequences.count
+    /// Call before each backward pass with the curvature rows of each counted sequence (the
+    /// rows that pass 1 counted); sequences without counted targets are left out.
+    public func begin(sequenceRows: [Range<Int>]) {
+        self.sequenceRows = sequenceRows
+        sequenceCount += sequenceRows.count
     }
 
     public func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex], !countedSequences.isEmpty else { return }
+        guard let m = layoutOfModule[tap.moduleIndex], !sequenceRows.isEmpty else { return }
         let basis = eigenbases[m], layout = basis.layout
         let N = tap.tokenCount, width = layout.inputSize, dOut = layout.outputSize
         _ = TapRows.inputs(tap, layout, into: inputs)
@@ -43,8 +45,7 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
                        b: basis.outputEigenvectors[b].storage, ldb: d, beta: 0, c: rotatedGradients.pointer, ldc: d)
             product.reserve(d * width)
             sums[m][b].withUnsafeMutableBufferPointer { sum in
-                for s in countedSequences {
-                    let rows = tap.batch.range(ofSequence: s)
+                for rows in sequenceRows {
                     Float.gemm(.transposed, .none, m: d, n: width, k: rows.count, alpha: 1,
                                a: rotatedGradients.pointer + rows.lowerBound * d, lda: d,
                                b: rotatedInputs.pointer + rows.lowerBound * width, ldb: width,

@@ -91,7 +91,7 @@ public final class FactorFitter {
     ) throws -> EKFACFactors {
         let accumulator = EigenvalueCorrectionAccumulator(eigenbases: eigenbases)
         try run(examples, pass: 2, begin: { batch, targets in
-            accumulator.begin(countedSequences: self.model.countedSequences(batch, targets: targets))
+            accumulator.begin(sequenceRows: self.model.curvatureRows(batch, targets: targets))
         }, observer: accumulator, progress: progress)
         let scale = 1 / Double(max(accumulator.sequenceCount, 1))
         return EKFACFactors(

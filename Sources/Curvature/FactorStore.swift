@@ -191,18 +191,4 @@ public enum FactorStore {
         return (manifest, EKFACFactors(eigenbases: bases, correctedEigenvalues: lambdas, covarianceTokenCount: manifest.covarianceTokens,
                                        covarianceSequenceCount: manifest.covarianceSequences, correctionSequenceCount: manifest.correctionSequences))
     }
-
-    /// Loads a finished fit and checks that it was fitted on the model with `fingerprint`;
-    /// `role` names the factors in the error ("fine-tuned"), and `otherFingerprint`, when the
-    /// factors belong to that model instead, turns the error into a hint that two factor
-    /// directories were swapped.
-    public static func readFactors(_ directory: URL, selection: ModuleSelection = .all, expectingFingerprint fingerprint: String,
-                                   modelPath: String, role: String = "the", otherFingerprint: String? = nil) throws -> (FactorManifest, EKFACFactors) {
-        let (manifest, factors) = try readFactors(directory, selection: selection)
-        guard manifest.modelFingerprint == fingerprint else {
-            let swapped = otherFingerprint == manifest.modelFingerprint ? " (they belong to the other model: are the factor directories swapped?)" : ""
-            throw CheckpointError(manifestURL(directory), "\(role) factors were fitted on another model (\(manifest.modelPath)), not \(modelPath)\(swapped)")
-        }
-        return (manifest, factors)
-    }
 }

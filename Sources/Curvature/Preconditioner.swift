@@ -10,25 +10,54 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     case gdp
 }
 
-/// The damping λ added to the curvature.
+/// The damping λ added to the curvature: always positive, so (G + λI) is invertible.
 public enum Damping: Sendable, Equatable, CustomStringConvertible {
+    /// λ itself.
     case absolute(Double)
-    /// 0.1 × the mean eigenvalue of each block (Grosse et al.).
+    /// 0.1 × the mean eigenvalue (Grosse et al.); the same as `relative(0.1)`.
     case automatic
-    /// A multiple of the mean eigenvalue of each block (`automatic` is 0.1).
+    /// A multiple of the mean eigenvalue, written `0.001x` on the command line.
     case relative(Double)
 
+    /// Parses `auto`, a positive number (absolute), or a positive number followed by `x`
+    /// (relative). Zero, negative and non-finite values are refused: λ = 0 turns a zero
+    /// eigenvalue into a division by zero and scores into ∞ or NaN.
     public init?(_ text: String) {
-        if text == "auto" { self = .automatic } else if let value = Double(text), value >= 0, value.isFinite { self = .absolute(value) } else { return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed == "auto" { self = .automatic; return }
+        let isRelative = trimmed.hasSuffix("x") || trimmed.hasSuffix("×")
+        guard let value = Double(isRelative ? String(trimmed.dropLast()) : trimmed), value > 0, value.isFinite else { return nil }
+        self = isRelative ? .relative(value) : .absolute(value)
+    }
+
+    /// What the command line accepts, for error messages.
+    public static let syntax = "a positive number (absolute λ), a positive multiple of the mean eigenvalue such as 0.001x, or auto (0.1x)"
+
+    /// The multiple of the mean eigenvalue, or nil for an absolute damping.
+    public var relativeFactor: Double? {
+        switch self {
+        case .absolute: nil
+        case .automatic: 0.1
+        case .relative(let factor): factor
+        }
     }
 
     public var description: String {
         switch self {
         case .absolute(let value): "\(value)"
         case .automatic: "auto"
-        case .relative(let factor): "\(factor)×mean"
+        case .relative(let factor): "\(factor)x"
         }
     }
+}
+
+/// Over which eigenvalues the mean of a relative damping is taken.
+public enum DampingScope: String, Sendable, CaseIterable, Codable {
+    /// The mean over all blocks of a module (Grosse et al., Kronfluence): per-head Q/K blocks,
+    /// whose eigenvalues are small, get the same λ as the module's V blocks.
+    case module
+    /// The mean of each block separately.
+    case block
 }
 
 /// Applies (G + λI)⁻¹ block by block (DESIGN §4):
@@ -43,7 +72,7 @@ public final class Preconditioner: @unchecked Sendable {
     public let dampingValues: [[Double]]
     private let scratchA = FloatBuffer(), scratchB = FloatBuffer()
 
-    public init(factors: EKFACFactors, method: PreconditionerMethod, damping: Damping) {
+    public init(factors: EKFACFactors, method: PreconditionerMethod, damping: Damping, scope: DampingScope = .module) {
         precondition(method != .gdp, "GDP needs no preconditioner")
         self.factors = factors
         self.method = method
@@ -51,27 +80,28 @@ public final class Preconditioner: @unchecked Sendable {
         var inverses: [[[Float]]] = []
         var dampings: [[Double]] = []
         for (m, basis) in factors.eigenbases.enumerated() {
-            var moduleInverses: [[Float]] = [], moduleDampings: [Double] = []
             let width = basis.layout.inputSize
-            for b in basis.layout.blocks.indices {
-                let eigenvalues: [Double]
+            let blockEigenvalues: [[Double]] = basis.layout.blocks.indices.map { b in
                 switch method {
                 case .ekfac:
-                    eigenvalues = factors.correctedEigenvalues[m][b].map(Double.init)
+                    return factors.correctedEigenvalues[m][b].map(Double.init)
                 case .kfac:
                     let scale = factors.tokensPerSequence
                     let s = basis.outputEigenvalues[b], a = basis.inputEigenvalues
                     // Round-off can leave tiny negative eigenvalues of a PSD matrix; clamp them.
-                    eigenvalues = s.flatMap { si in a.map { aj in max(si, 0) * max(aj, 0) * scale } }
+                    return s.flatMap { si in a.map { aj in max(si, 0) * max(aj, 0) * scale } }
                 case .gdp:
                     fatalError("unreachable")
                 }
+            }
+            let moduleMean = Self.mean(blockEigenvalues.flatMap { $0 })
+            var moduleInverses: [[Float]] = [], moduleDampings: [Double] = []
+            for (b, eigenvalues) in blockEigenvalues.enumerated() {
                 precondition(eigenvalues.count == basis.layout.blocks[b].size * width)
                 let lambda: Double
                 switch damping {
                 case .absolute(let value): lambda = value
-                case .automatic: lambda = 0.1 * eigenvalues.reduce(0, +) / Double(max(eigenvalues.count, 1))
-                case .relative(let factor): lambda = factor * eigenvalues.reduce(0, +) / Double(max(eigenvalues.count, 1))
+                case .automatic, .relative: lambda = damping.relativeFactor! * (scope == .module ? moduleMean : Self.mean(eigenvalues))
                 }
                 moduleDampings.append(lambda)
                 moduleInverses.append(eigenvalues.map { Float(1 / (max($0, 0) + lambda)) })
@@ -81,6 +111,10 @@ public final class Preconditioner: @unchecked Sendable {
         }
         inverseEigenvalues = inverses
         dampingValues = dampings
+    }
+
+    private static func mean(_ values: [Double]) -> Double {
+        values.reduce(0, +) / Double(max(values.count, 1))
     }
 
     /// Replaces the module gradient `gradient` (outputSize × inputSize, row-major) of module

@@ -26,8 +26,14 @@ public final class InfluenceScorer {
     /// approximation and documents are scored from the taps without forming their gradients.
     public init(model: GPTNeoXModel, layouts: [ModuleLayout], queries: [TokenizedExample],
                 preconditioners: [Preconditioner], batchSize: Int = 8, queryRank: Int? = nil) throws {
-        for preconditioner in preconditioners where preconditioner.factors.layouts.map(\.name) != layouts.map(\.name) {
-            throw ModelInputError("the factors cover modules \(preconditioner.factors.layouts.map(\.name)), not the selected \(layouts.map(\.name))")
+        // Full layouts, not only names: a module fitted with a bias column on one stage only has
+        // another width, and preconditioning it would run past the gradient's end.
+        for preconditioner in preconditioners where preconditioner.factors.layouts != layouts {
+            let fitted = preconditioner.factors.layouts
+            let detail = zip(fitted, layouts).first { $0 != $1 }
+                .map { "\($1.name) is \(FactorCompatibility.describe($1)) but its factors are \(FactorCompatibility.describe($0))" }
+                ?? "the factors cover \(fitted.count) modules, not the selected \(layouts.count)"
+            throw ModelInputError("factors do not match the scored modules: \(detail)")
         }
         self.layouts = layouts
         queryCount = queries.count

@@ -123,9 +123,14 @@ public final class GPTNeoXModel: @unchecked Sendable {
     /// The output head: the unembedding [V, H] of a language model, or a classifier's
     /// `score.weight` [labels, H].
     private var headOffset: Int {
-        let name = hyperparameters.classifierLabels != nil ? "score.weight"
-            : hyperparameters.tiedEmbeddings ? hyperparameters.names.embedding : hyperparameters.names.unembedding
-        return parameters.entry(name)!.offset
+        parameters.entry(headParameter ?? hyperparameters.names.embedding)!.offset
+    }
+
+    /// The output head's own parameter (`score.weight`, `embed_out.weight`), or nil when the
+    /// head is tied to the input embedding and so belongs to the backbone.
+    public var headParameter: String? {
+        hyperparameters.classifierLabels != nil ? "score.weight"
+            : hyperparameters.tiedEmbeddings ? nil : hyperparameters.names.unembedding
     }
 
     /// The rows the head reads: every token for a language model; each sequence's last token

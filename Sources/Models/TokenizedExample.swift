@@ -58,11 +58,26 @@ extension GPTNeoXModel {
         (0..<batch.sequenceCount).filter { s in targetRows(batch, sequence: s).contains { targets.weights[$0] != 0 } }
     }
 
-    /// Token rows whose module inputs and output gradients enter the covariances A and S:
-    /// the counted target positions of a language model; every token of a counted sequence
-    /// of a classifier (its gradient reaches all of them through attention).
+    /// Per sequence with a counted target, the token rows that enter the curvature, the same
+    /// rows for A, S and Λ: from the sequence's first token through its last counted target.
+    ///
+    /// The fitted G is the Gauss–Newton matrix of the loss that is measured and trained, which
+    /// counts only completion targets (DESIGN §8). Its per-sequence weight gradient is
+    /// Σₜ gₜaₜᵀ over every row that reaches a counted target, prompt rows included: attention
+    /// carries the completion's (sampled-label) loss back to them, so their gₜ is a Fisher sample
+    /// like any other. Rows after the last counted target have gₜ = 0 and are left out. A
+    /// classifier's label is read at the last token, so all its rows count.
+    public func curvatureRows(_ batch: TokenBatch, targets: LossTargets) -> [Range<Int>] {
+        countedSequences(batch, targets: targets).map { s in
+            let rows = batch.range(ofSequence: s)
+            if hyperparameters.classifierLabels != nil { return rows }
+            let last = rows.last { targets.weights[$0] != 0 }!
+            return rows.lowerBound..<(last + 1)
+        }
+    }
+
+    /// The rows of `curvatureRows`, flattened (pass 1's A and S).
     public func covarianceRows(_ batch: TokenBatch, targets: LossTargets) -> [Int] {
-        if hyperparameters.classifierLabels == nil { return targets.weights.indices.filter { targets.weights[$0] != 0 } }
-        return countedSequences(batch, targets: targets).flatMap { Array(batch.range(ofSequence: $0)) }
+        curvatureRows(batch, targets: targets).flatMap { Array($0) }
     }
 }

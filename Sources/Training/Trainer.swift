@@ -44,7 +44,7 @@ public final class Trainer {
     public var totalSteps: Int { stepsPerEpoch * configuration.epochs }
 
     /// `reference` holds θ_ref for the proximity term; its parameters are matched by name and
-    /// shape (a replaced head has no counterpart and is not pulled anywhere).
+    /// shape, and the output head is never pulled (see `addProximity`).
     public init(model: GPTNeoXModel, examples: [TokenizedExample], configuration: Configuration, reference: ParameterStore? = nil) {
         precondition(configuration.batchSize > 0 && configuration.accumulationSteps > 0 && !examples.isEmpty)
         self.model = model
@@ -118,10 +118,12 @@ public final class Trainer {
         return loss
     }
 
-    /// ∇ += α(θ − θ_ref) for every parameter the reference also has.
+    /// ∇ += α(θ − θ_ref) for every backbone parameter the reference also has. The output head
+    /// is left free: fine-tuning may replace it, and a new head's initial weights are no
+    /// pre-trained value to stay near (DESIGN §3: proximity is to θ_pt on the shared backbone).
     private func addProximity(_ reference: ParameterStore) {
         let alpha = Float(configuration.proximity)
-        for entry in model.parameters.entries {
+        for entry in model.parameters.entries where entry.name != model.headParameter {
             guard let other = reference.entry(entry.name), other.shape == entry.shape else { continue }
             let p = model.parameters.values + entry.offset, r = reference.values + other.offset, g = gradients.values + entry.offset
             for i in 0..<entry.count { g[i] += alpha * (p[i] - r[i]) }

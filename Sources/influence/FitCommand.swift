@@ -10,7 +10,8 @@ struct Fit: ParsableCommand {
             Pass 1 accumulates the input and output-gradient covariances A and S with next-token labels \
             sampled from the model (Float64 sums), then eigendecomposes them. Pass 2 accumulates the \
             corrected eigenvalues from per-sequence pseudo-gradients with freshly sampled labels. \
-            Data lines are {"text": ...} or {"prompt": ..., "completion": ...} (completion positions only). \
+            Data lines are {"text": ...} or {"prompt": ..., "completion": ...} (labels sampled at completion positions only; \
+            A, S and Λ all use every row up to the last completion token, since attention carries the loss to the prompt). \
             Run the same command again to resume an interrupted fit.
             """)
 

@@ -50,8 +50,11 @@ struct Score: ParsableCommand {
     @Option(help: "JSON Lines training documents.")
     var train: String
 
-    @Option(help: "Damping λ: a number, or auto (0.1 × mean eigenvalue of each block).")
+    @Option(help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping: String = "1e-4"
+
+    @Option(help: "Mean eigenvalue of relative damping (0.001x, auto): over each module (default) or each block.")
+    var dampingScope: DampingScope = .module
 
     @Option(help: "ekfac, kfac, or gdp (gradient dot product, no preconditioner).")
     var method: PreconditionerMethod = .ekfac
@@ -83,7 +86,7 @@ struct Score: ParsableCommand {
 
     func validate() throws {
         for value in [damping, dampingFt, dampingPt].compactMap({ $0 }) where Damping(value) == nil {
-            throw ValidationError("damping must be a non-negative number or auto, not \(value)")
+            throw ValidationError("damping must be \(Damping.syntax), not \(value)")
         }
         if isMultiStage {
             if model != nil || factors != nil { throw ValidationError("give --model/--factors (single-stage) or --pretrained/--finetuned (multi-stage), not both") }
@@ -101,13 +104,12 @@ struct Score: ParsableCommand {
         if method != .gdp && factors == nil { throw ValidationError("--factors is required with --method \(method.rawValue)") }
     }
 
-    /// Loads factors and checks that they were fitted on `model` (so swapped factor
-    /// directories are caught).
+    /// Loads factors and checks that they belong to `model` (so swapped or mismatched factor
+    /// directories are caught before any arithmetic).
     func preconditioner(_ path: String, for model: GPTNeoXModel, modelPath: String, role: String, damping: String,
                         otherFingerprint: String? = nil) throws -> Preconditioner {
-        let (_, fitted) = try FactorStore.readFactors(URL(fileURLWithPath: path), selection: modules, expectingFingerprint: model.fingerprint,
-                                                      modelPath: modelPath, role: role, otherFingerprint: otherFingerprint)
-        return Preconditioner(factors: fitted, method: method, damping: Damping(damping)!)
+        try Preconditioner.load(URL(fileURLWithPath: path), for: model, modelPath: modelPath, selection: modules, method: method,
+                                damping: Damping(damping)!, scope: dampingScope, role: role, otherFingerprint: otherFingerprint).preconditioner
     }
 
     /// Who gives which gradient, and the preconditioners between them.
@@ -141,11 +143,8 @@ struct Score: ParsableCommand {
         if pretrainedPreconditioner == .ekfac {
             let ptPreconditioner = try preconditioner(pretrainedFactors!, for: pt.model, modelPath: pretrained!, role: "pre-trained",
                                                       damping: dampingPt ?? damping, otherFingerprint: ft.model.fingerprint)
-            let ftModules = ftPreconditioner.factors.layouts.map { "\($0.name) \($0.inputSize)" }
-            let ptModules = ptPreconditioner.factors.layouts.map { "\($0.name) \($0.inputSize)" }
-            guard ftModules == ptModules else {
-                throw CommandError("\(pretrainedFactors!): covers other modules than \(finetunedFactors!) (fit both with the same --modules and --include-bias)")
-            }
+            try FactorCompatibility.checkSameLayouts(ftPreconditioner.factors.layouts, ptPreconditioner.factors.layouts,
+                                                     firstName: finetunedFactors!, secondName: pretrainedFactors!)
             preconditioners.append(ptPreconditioner)
         }
         return Setup(queryModel: ft, documentModel: pt, layouts: ftPreconditioner.factors.layouts, preconditioners: preconditioners)
@@ -182,36 +181,29 @@ struct Score: ParsableCommand {
         let scorer = try InfluenceScorer(model: setup.queryModel.model, layouts: layouts, queries: queryRecords.examples,
                                          preconditioners: setup.preconditioners, batchSize: batchSize, queryRank: queryRank)
         let runner = GradientRunner(model: setup.documentModel.model, layouts: layouts)
-        let Q = queryRecords.examples.count, D = trainRecords.examples.count
-        var heaps = topK.map { k in [TopK](repeating: TopK(k: k), count: Q) }
-        var matrix = topK == nil ? [[Double]](repeating: [], count: Q) : []
-        var moduleMatrix = topK == nil && perModule ? [[[Double]]](repeating: [[Double]](repeating: [], count: Q), count: layouts.count) : []
-        var kept: [Int: [Double]] = [:]   // per-module scores of documents in some top-k (only with --per-module)
+        let D = trainRecords.examples.count
+        var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: trainRecords.ids, moduleCount: layouts.count,
+                                       topK: topK, keepsModules: perModule)
         let bar = ProgressBar("scoring", total: D, unit: "doc")
         for start in stride(from: 0, to: D, by: batchSize) {
             let end = min(start + batchSize, D)
             let (total, byModule) = try scorer.score(model: setup.documentModel.model, documents: Array(trainRecords.examples[start..<end]), runner: runner)
-            for q in 0..<Q {
-                if heaps != nil {
-                    for d in 0..<(end - start) { heaps![q].insert(score: total[q][d], index: d + start) }
-                } else {
-                    matrix[q] += total[q]
-                    if perModule { for m in layouts.indices { moduleMatrix[m][q] += byModule[m][q] } }
-                }
-            }
-            if heaps != nil && perModule {
-                for d in 0..<(end - start) { for q in 0..<Q { kept[(d + start) * Q + q] = layouts.indices.map { byModule[$0][q][d] } } }
+            do {
+                try collector.add(first: start, total: total, perModule: byModule)
+            } catch let error as NonFiniteScoreError {
+                bar.finish()
+                throw CommandError("\(train): \(error)")
             }
             bar.update(end)
         }
         bar.finish()
 
         var output = ""
-        if let heaps {
-            for q in 0..<Q {
-                let results = heaps[q].sorted.map { item -> String in
+        if let best = collector.best {
+            for q in best.indices {
+                let results = best[q].sorted.map { item -> String in
                     var fields = "\"id\": \(jsonQuoted(trainRecords.ids[item.index])), \"score\": \(jsonNumber(item.score))"
-                    if perModule, let values = kept[item.index * Q + q] {
+                    if let values = item.details {
                         fields += ", \"modules\": {" + zip(layouts, values).map { "\(jsonQuoted($0.name)): \(jsonNumber($1))" }.joined(separator: ", ") + "}"
                     }
                     return "{\(fields)}"
@@ -221,9 +213,9 @@ struct Score: ParsableCommand {
         } else {
             func rows(_ m: [[Double]]) -> String { "[" + m.map { "[" + $0.map(jsonNumber).joined(separator: ", ") + "]" }.joined(separator: ", ") + "]" }
             output = "{\"queries\": [\(queryRecords.ids.map(jsonQuoted).joined(separator: ", "))], "
-                + "\"train\": [\(trainRecords.ids.map(jsonQuoted).joined(separator: ", "))], \"scores\": \(rows(matrix))"
+                + "\"train\": [\(trainRecords.ids.map(jsonQuoted).joined(separator: ", "))], \"scores\": \(rows(collector.scores))"
             if perModule {
-                output += ", \"per_module\": {" + zip(layouts, moduleMatrix).map { "\(jsonQuoted($0.name)): \(rows($1))" }.joined(separator: ", ") + "}"
+                output += ", \"per_module\": {" + zip(layouts, collector.moduleScores).map { "\(jsonQuoted($0.name)): \(rows($1))" }.joined(separator: ", ") + "}"
             }
             output += "}\n"
         }
@@ -234,3 +226,5 @@ struct Score: ParsableCommand {
         }
     }
 }
+
+extension DampingScope: ExpressibleByArgument {}

@@ -46,8 +46,11 @@ struct Trace: ParsableCommand {
     @Option(help: "Documents to show.")
     var top = 10
 
-    @Option(help: "Damping of both curvatures (a number or auto).")
+    @Option(help: "Damping of both curvatures: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping = "auto"
+
+    @Option(help: "Mean eigenvalue of relative damping: over each module (default) or each block.")
+    var dampingScope: DampingScope = .module
 
     @Option(help: "Write an HTML report here.")
     var report: String?
@@ -56,7 +59,7 @@ struct Trace: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if Damping(damping) == nil { throw ValidationError("--damping must be a non-negative number or auto") }
+        if Damping(damping) == nil { throw ValidationError("--damping must be \(Damping.syntax)") }
         if (pretrained == nil) != (pretrainedFactors == nil) { throw ValidationError("give --pretrained and --pretrained-factors together") }
         if candidates < 1 || top < 1 { throw ValidationError("--candidates and --top must be positive") }
         if Tracer.Retriever(rawValue: retriever) == nil { throw ValidationError("--retriever is bm25, knn or both") }
@@ -65,8 +68,8 @@ struct Trace: ParsableCommand {
     func run() throws {
         let result = try Self.trace(finetuned: finetuned, finetunedFactors: finetunedFactors, pretrained: pretrained,
                                     pretrainedFactors: pretrainedFactors, corpus: corpus, prompt: prompt, completion: completion,
-                                    candidates: candidates, top: top, damping: damping, retriever: Tracer.Retriever(rawValue: retriever)!,
-                                    embedderPath: embedderPath)
+                                    candidates: candidates, top: top, damping: damping, dampingScope: dampingScope,
+                                    retriever: Tracer.Retriever(rawValue: retriever)!, embedderPath: embedderPath)
         if json { print(Self.json(result)) } else { print(Self.table(result)) }
         if let report {
             try AtomicOutput.write(TraceReport.html(result), to: report)
@@ -76,22 +79,23 @@ struct Trace: ParsableCommand {
 
     static func trace(finetuned: String, finetunedFactors: String, pretrained: String?, pretrainedFactors: String?, corpus: String,
                       prompt: String, completion: String?, candidates: Int, top: Int, damping: String,
-                      retriever: Tracer.Retriever, embedderPath: String? = nil) throws -> TraceResult {
+                      dampingScope: DampingScope = .module, retriever: Tracer.Retriever, embedderPath: String? = nil) throws -> TraceResult {
         let ft = try LoadedModel(path: finetuned)
         let pt = try pretrained.map { try LoadedModel(path: $0) }
-        let (ftManifest, ftFactors) = try FactorStore.readFactors(
-            URL(fileURLWithPath: finetunedFactors), expectingFingerprint: ft.model.fingerprint, modelPath: finetuned, role: "fine-tuned",
-            otherFingerprint: pt?.model.fingerprint)
-        var preconditioners = [Preconditioner(factors: ftFactors, method: .ekfac, damping: Damping(damping)!)]
+        guard let lambda = Damping(damping) else { throw CommandError("--damping must be \(Damping.syntax)") }
+        let (ftManifest, ftPreconditioner) = try Preconditioner.load(
+            URL(fileURLWithPath: finetunedFactors), for: ft.model, modelPath: finetuned, method: .ekfac, damping: lambda,
+            scope: dampingScope, role: "fine-tuned", otherFingerprint: pt?.model.fingerprint)
+        var preconditioners = [ftPreconditioner]
         if let pt, let pretrainedFactors {
-            let (_, ptFactors) = try FactorStore.readFactors(
-                URL(fileURLWithPath: pretrainedFactors), expectingFingerprint: pt.model.fingerprint, modelPath: pretrained!,
-                role: "pre-trained", otherFingerprint: ft.model.fingerprint)
-            guard ptFactors.layouts.map(\.name) == ftFactors.layouts.map(\.name) else {
-                throw CommandError("\(pretrainedFactors): covers other modules than \(finetunedFactors)")
-            }
-            preconditioners.append(Preconditioner(factors: ptFactors, method: .ekfac, damping: Damping(damping)!))
+            let ptPreconditioner = try Preconditioner.load(
+                URL(fileURLWithPath: pretrainedFactors), for: pt.model, modelPath: pretrained!, method: .ekfac, damping: lambda,
+                scope: dampingScope, role: "pre-trained", otherFingerprint: ft.model.fingerprint).preconditioner
+            try FactorCompatibility.checkSameLayouts(ftPreconditioner.factors.layouts, ptPreconditioner.factors.layouts,
+                                                     firstName: finetunedFactors, secondName: pretrainedFactors)
+            preconditioners.append(ptPreconditioner)
         }
+        let ftFactors = ftPreconditioner.factors
         let index = try CorpusIndex(url: URL(fileURLWithPath: corpus))
         var tracer = Tracer(finetuned: ft, pretrained: pt, preconditioners: preconditioners, layouts: ftFactors.layouts, corpus: index)
         if retriever != .bm25 {
@@ -111,7 +115,7 @@ struct Trace: ParsableCommand {
             ("influence", pt == nil ? "single-stage (fine-tuned model only)" : "multi-stage"),
             ("fine-tuned model", finetuned), ("fine-tuned factors", finetunedFactors),
             ("pre-trained model", pretrained ?? "—"), ("pre-trained factors", pretrainedFactors ?? "—"),
-            ("method", "EK-FAC, \(ftManifest.options.attentionBlocks.rawValue) attention blocks"), ("damping", damping),
+            ("method", "EK-FAC, \(ftManifest.options.attentionBlocks.rawValue) attention blocks"), ("damping", "\(damping) (\(dampingScope.rawValue) mean)"),
             ("corpus", corpus), ("retriever", "\(retriever.rawValue) over the prompt and the answer (the query contains the answer)"),
             ("embedder", index.embedderName ?? "—"),
             ("candidates requested", String(candidates)),

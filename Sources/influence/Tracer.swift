@@ -83,7 +83,12 @@ struct Tracer {
         for start in stride(from: 0, to: usable.count, by: 8) {
             let batch = Array(usable[start..<min(start + 8, usable.count)])
             let total = try scorer.score(model: documentModel.model, documents: batch.map { documents[$0] }).total[0]
-            for (k, index) in batch.enumerated() { scores[index] = total[k] }
+            for (k, index) in batch.enumerated() {
+                guard total[k].isFinite else {
+                    throw CommandError("\(corpus.url.path): \(NonFiniteScoreError(query: "the traced answer", document: entries[index].window.sourceId, score: total[k]))")
+                }
+                scores[index] = total[k]
+            }
         }
         let order = usable.sorted { scores[$0] > scores[$1] }
         var ranked: [TraceResult.Document] = []

@@ -106,6 +106,11 @@ struct Train: ParsableCommand {
         if let from {
             let loaded = try LoadedModel(path: from)
             model = loaded.model
+            // θ_ref is the starting model as loaded, before any new head is made.
+            if proximity > 0 {
+                reference = model.parameters.makeZeroedLike()
+                reference!.values.update(from: model.parameters.values, count: model.parameters.count)
+            }
             tokenizerURL = loaded.directory.appendingPathComponent("tokenizer.json")
             if task == .classify {
                 if model.hyperparameters.family != .gptNeoX {
@@ -123,10 +128,6 @@ struct Train: ParsableCommand {
                 }
             } else if loaded.labels != nil {
                 throw CommandError("\(from): is a sequence classifier; train it with --task classify")
-            }
-            if proximity > 0 {
-                reference = model.parameters.makeZeroedLike()
-                reference!.values.update(from: model.parameters.values, count: model.parameters.count)
             }
         } else {
             let configURL = URL(fileURLWithPath: initConfig!)

@@ -94,12 +94,4 @@ import Testing
             #expect(relativeError(one.eigenbases[m].inputEigenvalues, many.eigenbases[m].inputEigenvalues) < 1e-5)
         }
     }
-
-    /// Completion-only examples count only completion positions.
-    @Test func promptPositionsAreNotCounted() throws {
-        let model = microModel()
-        let examples = randomExamples(count: 6, lengths: 6...8, vocabulary: 11, seed: 8, promptLength: 4)
-        let factors = try fitFactors(model, examples, blocks: .fused)
-        #expect(factors.covarianceTokenCount == examples.reduce(0) { $0 + $1.targetCount })
-    }
 }

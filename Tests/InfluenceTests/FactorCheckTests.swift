@@ -1,0 +1,131 @@
+import Checkpoints
+import Curvature
+import Foundation
+import Influence
+import Models
+import Numerics
+import Testing
+
+@Suite struct FactorCheckTests {
+    /// Two stages fitted with and without bias columns have the same module names but other
+    /// widths; scoring with both must be refused before any product runs past a buffer.
+    @Test func stagesWithDifferentBiasColumnsAreRefused() throws {
+        let model = microModel()
+        let fitting = randomExamples(count: 8, lengths: 3...9, vocabulary: 11, seed: 40)
+        let withBias = try fitFactors(model, fitting, blocks: .perHead, bias: true)
+        let without = try fitFactors(model, fitting, blocks: .perHead, bias: false)
+        #expect(withBias.layouts.map(\.name) == without.layouts.map(\.name))
+        let queries = randomExamples(count: 2, lengths: 5...8, vocabulary: 11, seed: 41, promptLength: 2)
+        let preconditioners = [Preconditioner(factors: withBias, method: .ekfac, damping: .automatic),
+                               Preconditioner(factors: without, method: .ekfac, damping: .automatic)]
+        #expect(throws: ModelInputError.self) {
+            try InfluenceScorer(model: model, layouts: withBias.layouts, queries: queries, preconditioners: preconditioners)
+        }
+        #expect(throws: CheckpointError.self) {
+            try FactorCompatibility.checkSameLayouts(withBias.layouts, without.layouts, firstName: "ft", secondName: "pt")
+        }
+        try FactorCompatibility.checkSameLayouts(withBias.layouts, withBias.layouts, firstName: "ft", secondName: "pt")
+    }
+
+    /// Factors whose manifest says one thing and whose layouts another, or that belong to
+    /// another model, are refused by the one check every command calls.
+    @Test func factorsMustMatchTheModelModuleByModule() throws {
+        let model = microModel()
+        let fitting = randomExamples(count: 8, lengths: 3...9, vocabulary: 11, seed: 42)
+        let factors = try fitFactors(model, fitting, blocks: .perHead, bias: true)
+        func manifest(bias: Bool, blocks: AttentionBlocks, fingerprint: String) -> FactorManifest {
+            let options = FactorManifest.Options(modules: .all, attentionBlocks: blocks, includeBias: bias, maxSequences: nil,
+                                                 sequenceLength: 16, batchSize: 4, seed: 5, data: "fit.jsonl", dataFingerprint: "0")
+            return FactorManifest(toolVersion: "test", modelType: "gpt_neox", modelPath: "micro", modelFingerprint: fingerprint,
+                                  options: options, passesCompleted: 2, covarianceTokens: 1, covarianceSequences: 1,
+                                  correctionSequences: 1, modules: factors.layouts)
+        }
+        let directory = URL(fileURLWithPath: "/tmp/factors")
+        try FactorCompatibility.check(manifest(bias: true, blocks: .perHead, fingerprint: model.fingerprint), factors, model: model,
+                                      modelPath: "micro", directory: directory)
+        for wrong in [manifest(bias: false, blocks: .perHead, fingerprint: model.fingerprint),
+                      manifest(bias: true, blocks: .fused, fingerprint: model.fingerprint),
+                      manifest(bias: true, blocks: .perHead, fingerprint: microModel(seed: 99).fingerprint)] {
+            #expect(throws: CheckpointError.self) {
+                try FactorCompatibility.check(wrong, factors, model: model, modelPath: "micro", directory: directory)
+            }
+        }
+        // A model of another width with the same weights' fingerprint cannot happen, but a layout
+        // whose module is wider than the model's must still be caught.
+        let wide = GPTNeoXModel(hyperparameters: GPTNeoXHyperparameters(
+            vocabularySize: 11, hiddenSize: 12, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
+            rotaryFraction: 0.5, parallelResidual: true, activation: .exact, attentionBias: true), seed: 1)
+        #expect(throws: CheckpointError.self) {
+            try FactorCompatibility.check(manifest(bias: true, blocks: .perHead, fingerprint: wide.fingerprint), factors, model: wide,
+                                          modelPath: "wide", directory: directory)
+        }
+    }
+
+    @Test func dampingIsPositiveAndRelativeDampingIsWrittenWithAnX() {
+        #expect(Damping("auto") == .automatic)
+        #expect(Damping("1e-4") == .absolute(1e-4))
+        #expect(Damping("0.001x") == .relative(0.001))
+        #expect(Damping("0.001x")?.description == "0.001x")
+        for bad in ["0", "-1", "-0.5x", "0x", "nan", "inf", "1e999", "x", "", "auto2"] {
+            #expect(Damping(bad) == nil, "\(bad)")
+        }
+    }
+
+    /// Relative damping: by default λ = c × the mean Λ over the whole module (all its blocks);
+    /// with block scope, each block's own mean.
+    @Test func relativeDampingIsPerModuleByDefault() throws {
+        let model = microModel()
+        let factors = try fitFactors(model, randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 43), blocks: .perHead)
+        let perModule = Preconditioner(factors: factors, method: .ekfac, damping: .relative(0.01))
+        let perBlock = Preconditioner(factors: factors, method: .ekfac, damping: .relative(0.01), scope: .block)
+        let automatic = Preconditioner(factors: factors, method: .ekfac, damping: .automatic)
+        for (m, layout) in factors.layouts.enumerated() {
+            let all = factors.correctedEigenvalues[m].flatMap { $0.map(Double.init) }
+            let moduleMean = all.reduce(0, +) / Double(all.count)
+            for b in layout.blocks.indices {
+                let block = factors.correctedEigenvalues[m][b].map(Double.init)
+                let blockMean = block.reduce(0, +) / Double(block.count)
+                #expect(abs(perModule.dampingValues[m][b] - 0.01 * moduleMean) <= 1e-12 * moduleMean)
+                #expect(abs(perBlock.dampingValues[m][b] - 0.01 * blockMean) <= 1e-12 * max(blockMean, 1e-30))
+                #expect(abs(automatic.dampingValues[m][b] - 0.1 * moduleMean) <= 1e-12 * moduleMean)
+            }
+        }
+        // Q/K blocks have smaller Λ than V: block scope damps them less, module scope does not.
+        let qkv = factors.layouts.firstIndex { $0.name.hasSuffix("query_key_value") }!
+        #expect(Set(perModule.dampingValues[qkv]).count == 1)
+        #expect(Set(perBlock.dampingValues[qkv]).count > 1)
+    }
+
+    /// With top-k, per-module contributions are kept for the kept entries only, and they equal
+    /// the full matrix's; a non-finite score is an error naming its query and document.
+    @Test func topKKeepsPerModuleValuesOnlyForKeptEntries() throws {
+        let Q = 3, D = 200, M = 4, k = 5
+        var rng = RandomGenerator(seed: 7)
+        let perModule = (0..<M).map { _ in (0..<Q).map { _ in (0..<D).map { _ in rng.nextNormal() } } }
+        let total = (0..<Q).map { q in (0..<D).map { d in perModule.reduce(0.0) { $0 + $1[q][d] } } }
+        let queryIDs = (0..<Q).map { "q\($0)" }, documentIDs = (0..<D).map { "d\($0)" }
+        var full = ScoreCollector(queryIDs: queryIDs, documentIDs: documentIDs, moduleCount: M, topK: nil, keepsModules: true)
+        var best = ScoreCollector(queryIDs: queryIDs, documentIDs: documentIDs, moduleCount: M, topK: k, keepsModules: true)
+        for start in stride(from: 0, to: D, by: 8) {
+            let end = min(start + 8, D)
+            let slice = total.map { Array($0[start..<end]) }, moduleSlice = perModule.map { $0.map { Array($0[start..<end]) } }
+            try full.add(first: start, total: slice, perModule: moduleSlice)
+            try best.add(first: start, total: slice, perModule: moduleSlice)
+            #expect(best.heldModuleValues <= Q * k * M)
+        }
+        #expect(full.scores == total)
+        for q in 0..<Q {
+            let expected = (0..<D).sorted { total[q][$0] > total[q][$1] }.prefix(k)
+            let kept = best.best![q].sorted
+            #expect(kept.map(\.index) == Array(expected))
+            for item in kept { #expect(item.details! == (0..<M).map { perModule[$0][q][item.index] }) }
+        }
+        var collector = ScoreCollector(queryIDs: ["a", "b"], documentIDs: ["x", "y"], moduleCount: 1, topK: 1, keepsModules: false)
+        do {
+            try collector.add(first: 0, total: [[1, 2], [3, .nan]], perModule: [[[1, 2], [3, .nan]]])
+            Issue.record("a NaN score was accepted")
+        } catch let error as NonFiniteScoreError {
+            #expect(error.query == "b" && error.document == "y")
+        }
+    }
+}
