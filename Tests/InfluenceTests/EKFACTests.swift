@@ -85,41 +85,11 @@ import Testing
         #expect(nonZero == 10, "V of both heads of both layers, and the other six modules: \(nonZero) non-zero blocks")
     }
 
-    /// Fits K copies of each plain-text sequence and checks every block's A, S and Λ against
-    /// the exact expectations; returns both.
     func fitAndEnumerate(_ model: GPTNeoXModel, _ sequences: [[Int]], copies: Int, blocks: AttentionBlocks, bias: Bool,
                          gaussNewton: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> (EKFACFactors, FisherExpectations) {
         let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: blocks, includeBias: bias)
-        let examples = (0..<copies).flatMap { _ in sequences.map { TokenizedExample(tokens: $0) } }
-        let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 100, seed: 5)
-        let covariances = try fitter.accumulateCovariances(examples)
-        let factors = try fitter.correctEigenvalues(examples, eigenbases: FactorFitter.eigenbases(covariances), covariances: covariances)
-        let enumerated = try sequences.map { try EnumeratedSequence.languageModel(model, layouts, tokens: $0) }
-        let exact = FisherExpectations(sequences: enumerated, eigenbases: factors.eigenbases, gaussNewton: gaussNewton)
-        let (A, S) = covariances.covariances()
-        let K = Double(copies).squareRoot()
-        /// Within 4 standard deviations σ of the estimate (σ exact, from the enumeration; by
-        /// Markov P(‖error‖ > 4σ) ≤ 1/16 for any seed, and the seed is fixed; measured errors
-        /// are 0.3σ–2.8σ), with 4σ at most 30 % of the value so that the check means something.
-        func expectEstimate(_ fitted: [Double], _ expected: [Double], deviation: Double, _ what: String) {
-            let norm = frobeniusNorm(expected), distance = frobeniusDistance(fitted, expected)
-            if norm == 0 {
-                #expect(frobeniusNorm(fitted) == 0, "\(what) should be zero", sourceLocation: sourceLocation)
-                return
-            }
-            #expect(4 * deviation < 0.3 * norm, "\(what): too few samples (σ/‖·‖ = \(deviation / norm))", sourceLocation: sourceLocation)
-            #expect(distance <= 4 * deviation, "\(what): error \(distance / norm) relative, \(distance / deviation) σ", sourceLocation: sourceLocation)
-        }
-        for (m, layout) in layouts.enumerated() {
-            let error = relativeError(A[m].values, exact.inputCovariances[m])
-            #expect(error < 1e-5, "\(layout.name) A: relative error \(error)", sourceLocation: sourceLocation)
-            for (b, block) in layout.blocks.enumerated() {
-                expectEstimate(S[m][b].values, exact.outputCovariances[m][b], deviation: exact.outputDeviations[m][b] / K, "\(layout.name) \(block.name) S")
-                expectEstimate(factors.correctedEigenvalues[m][b].map(Double.init), exact.eigenvalues[m][b],
-                               deviation: exact.eigenvalueDeviations[m][b] / K, "\(layout.name) \(block.name) Λ")
-            }
-        }
-        return (factors, exact)
+        return try fitAgainstExactExpectations(model, layouts, sequences.map { TokenizedExample(tokens: $0) }, copies: copies,
+                                               gaussNewton: gaussNewton, sourceLocation: sourceLocation)
     }
 
     /// The fit does not depend on how sequences are grouped into batches.
