@@ -69,7 +69,10 @@ let package = Package(
             name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         // Runs the built `influence` executable: exit status, output formats, error messages.
-        .testTarget(name: "CommandLineTests", dependencies: ["influence", "Checkpoints"], swiftSettings: optimised),
+        // The library targets compute what the printed values must be (MultiStageValueTests).
+        .testTarget(
+            name: "CommandLineTests", dependencies: ["influence", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence"],
+            swiftSettings: optimised),
         .testTarget(
             name: "RetrievalTests", dependencies: ["Retrieval"], resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(

@@ -1,6 +1,8 @@
 import Curvature
+import Influence
 import Models
 import Numerics
+import Testing
 
 /// A micro GPT-NeoX with every feature on and weights large enough that all of them matter.
 func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
@@ -14,6 +16,30 @@ func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
         for i in 0..<entry.count { model.parameters.values[entry.offset + i] = base + 0.2 * Float(rng.nextNormal()) }
     }
     return model
+}
+
+/// A sequence classifier (3 labels) whose backbone is `backbone`'s, perturbed by noise of
+/// standard deviation `perturbation` on every matrix, with a new random head: a fine-tuned
+/// model with a different head.
+func microClassifier(backboneOf backbone: GPTNeoXModel, perturbation: Float = 0.1, seed: UInt64 = 90) -> GPTNeoXModel {
+    var h = backbone.hyperparameters
+    h.classifierLabels = 3
+    let model = GPTNeoXModel(hyperparameters: h, seed: seed, initializerRange: 0.4)
+    var rng = RandomGenerator(seed: seed + 1)
+    for entry in model.parameters.entries {
+        guard let source = backbone.parameters.entries.first(where: { $0.name == entry.name }) else { continue }
+        for i in 0..<entry.count {
+            let noise = entry.shape.count == 2 ? perturbation * Float(rng.nextNormal()) : 0
+            model.parameters.values[entry.offset + i] = backbone.parameters.values[source.offset + i] + noise
+        }
+    }
+    return model
+}
+
+func labelledExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed: UInt64, labels: Int = 3) -> [TokenizedExample] {
+    randomExamples(count: count, lengths: lengths, vocabulary: vocabulary, seed: seed).enumerated().map {
+        TokenizedExample(tokens: $1.tokens, label: ($0 * 7 + 1) % labels)
+    }
 }
 
 func randomExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed: UInt64, promptLength: Int = 0) -> [TokenizedExample] {
@@ -58,27 +84,79 @@ func solveSPD(_ m: [[Double]], _ b: [Double]) -> [Double] {
     return x
 }
 
-/// The explicit EK-FAC matrix of block b of module m: (Q_S ⊗ Q_A) diag(Λ) (Q_S ⊗ Q_A)ᵀ over
-/// the block's weights in row-major order (index i · inputSize + j).
-func explicitEKFAC(_ factors: EKFACFactors, module m: Int, block b: Int) -> [[Double]] {
+/// The explicit curvature matrix of block b of module m: (Q_S ⊗ Q_A) diag(λ) (Q_S ⊗ Q_A)ᵀ over
+/// the block's weights in row-major order (index i · inputSize + j), with λ = Λ for EK-FAC and
+/// the Kronecker eigenvalues T · λ_S,i λ_A,j for K-FAC (T = counted tokens per sequence).
+func explicitEKFAC(_ factors: EKFACFactors, module m: Int, block b: Int, method: PreconditionerMethod = .ekfac) -> [[Double]] {
     let basis = factors.eigenbases[m]
     let w = basis.layout.inputSize, d = basis.layout.blocks[b].size, n = d * w
     let qS = basis.outputEigenvectors[b], qA = basis.inputEigenvectors
-    let lambda = factors.correctedEigenvalues[m][b]
-    // K[(k,l), (i,j)] = Q_S[i,k] Q_A[j,l]: the rotation into the eigenbasis.
-    var k = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+    let lambda: [Double]
+    if method == .kfac {
+        let T = Double(factors.covarianceTokenCount) / Double(factors.covarianceSequenceCount)
+        lambda = basis.outputEigenvalues[b].flatMap { s in basis.inputEigenvalues.map { a in T * max(s, 0) * max(a, 0) } }
+    } else {
+        lambda = factors.correctedEigenvalues[m][b].map(Double.init)
+    }
+    // K[(k,l), (i,j)] = Q_S[i,k] Q_A[j,l]: the rotation into the eigenbasis; M = Kᵀ diag(λ) K.
+    var k = [Double](repeating: 0, count: n * n)
     for kk in 0..<d { for ll in 0..<w { for i in 0..<d { for j in 0..<w {
-        k[kk * w + ll][i * w + j] = Double(qS[i, kk]) * Double(qA[j, ll])
+        k[(kk * w + ll) * n + i * w + j] = Double(qS[i, kk]) * Double(qA[j, ll])
     } } } }
-    var result = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
-    for r in 0..<n {
-        let weight = Double(lambda[r])
-        for p in 0..<n where k[r][p] != 0 {
-            let kp = k[r][p] * weight
-            for q in 0..<n { result[p][q] += kp * k[r][q] }
+    var scaled = k
+    for r in 0..<n { for c in 0..<n { scaled[r * n + c] *= lambda[r] } }
+    var result = [Double](repeating: 0, count: n * n)
+    k.withUnsafeBufferPointer { kp in
+        scaled.withUnsafeBufferPointer { sp in
+            result.withUnsafeMutableBufferPointer { rp in
+                Double.gemm(.transposed, .none, m: n, n: n, k: n, alpha: 1, a: kp.baseAddress!, lda: n, b: sp.baseAddress!, ldb: n,
+                            beta: 0, c: rp.baseAddress!, ldc: n)
+            }
         }
     }
+    return (0..<n).map { Array(result[($0 * n)..<(($0 + 1) * n)]) }
+}
+
+/// (G + λI)⁻¹ v for one module's gradient, block by block, with the explicit curvature matrix
+/// of each block solved densely (Cholesky, Float64).
+func denseInverseProduct(_ gradient: [Double], _ factors: EKFACFactors, module m: Int, damping: Double,
+                         method: PreconditionerMethod = .ekfac) -> [Double] {
+    let layout = factors.layouts[m]
+    var result = gradient
+    for (b, block) in layout.blocks.enumerated() {
+        var dense = explicitEKFAC(factors, module: m, block: b, method: method)
+        for i in dense.indices { dense[i][i] += damping }
+        let range = (block.rows.lowerBound * layout.inputSize)..<(block.rows.upperBound * layout.inputSize)
+        result.replaceSubrange(range, with: solveSPD(dense, Array(gradient[range])))
+    }
     return result
+}
+
+/// Scores [query][document] and per module [module][query][document] as plain Float64 dot
+/// products of already preconditioned query gradients and raw document gradients, both [item][module][entry].
+func denseScores(_ queries: [[[Double]]], _ documents: [[[Float]]]) -> (total: [[Double]], perModule: [[[Double]]]) {
+    let modules = queries.first?.count ?? 0
+    let perModule = (0..<modules).map { m in
+        queries.map { q in documents.map { d in zip(q[m], d[m]).reduce(0.0) { $0 + $1.0 * Double($1.1) } } }
+    }
+    let total = queries.indices.map { q in documents.indices.map { d in perModule.reduce(0.0) { $0 + $1[q][d] } } }
+    return (total, perModule)
+}
+
+/// A relative tolerance with a floor tied to the scale of all scores: |a − b| ≤ tolerance ×
+/// max(|b|, 10⁻³ × max |scores|), so a score near zero is held to the others' precision and
+/// not to an absolute 1.
+func expectScoresClose(_ actual: [[Double]], _ expected: [[Double]], tolerance: Double, _ what: String,
+                       sourceLocation: SourceLocation = #_sourceLocation) {
+    let scale = expected.joined().map(abs).max() ?? 0
+    #expect(scale > 0, "\(what): all expected scores are zero", sourceLocation: sourceLocation)
+    for (q, row) in expected.enumerated() {
+        for (d, value) in row.enumerated() {
+            let difference = abs(actual[q][d] - value)
+            #expect(difference <= tolerance * max(abs(value), 1e-3 * scale),
+                    "\(what) [\(q)][\(d)]: \(actual[q][d]) vs \(value)", sourceLocation: sourceLocation)
+        }
+    }
 }
 
 func relativeError(_ a: [Double], _ b: [Double]) -> Double {

@@ -62,4 +62,42 @@ import Testing
             #expect(relativeError(scores[q], expected) < 5e-3, "\(scores[q]) vs \(expected)")
         }
     }
+
+    /// Two different models (a language model and a fine-tuned classifier with a perturbed
+    /// backbone and a new head), each with its own factors and damping:
+    /// I = ∇f_ftᵀ (G_ft + λ_ft I)⁻¹ (G_pt + λ_pt I)⁻¹ ∇L_pt, against dense Float64 solves with the
+    /// explicit EK-FAC blocks. The two blocks do not commute, so exchanging the two factor sets
+    /// (or their dampings) changes the scores well beyond the tolerance; checked below.
+    @Test(arguments: [AttentionBlocks.perHead, .fused])
+    func twoModelsWithTheirOwnFactorsMatchDenseSolves(blocks: AttentionBlocks) throws {
+        let pretrained = microModel(seed: 21)
+        let finetuned = microClassifier(backboneOf: pretrained)
+        let ptFactors = try fitFactors(pretrained, randomExamples(count: 12, lengths: 3...9, vocabulary: 11, seed: 62), blocks: blocks)
+        let ftFactors = try fitFactors(finetuned, labelledExamples(count: 12, lengths: 3...8, vocabulary: 11, seed: 65), blocks: blocks)
+        let ptDamping = 1e-3, ftDamping = 3e-2
+        let preconditioners = [Preconditioner(factors: ftFactors, method: .ekfac, damping: .absolute(ftDamping)),
+                               Preconditioner(factors: ptFactors, method: .ekfac, damping: .absolute(ptDamping))]
+        let queries = labelledExamples(count: 3, lengths: 4...9, vocabulary: 11, seed: 63)
+        let documents = randomExamples(count: 5, lengths: 3...10, vocabulary: 11, seed: 64)
+        let scores = try InfluenceScorer(model: finetuned, layouts: ftFactors.layouts, queries: queries, preconditioners: preconditioners)
+            .score(model: pretrained, documents: documents).total
+        let queryGradients = try GradientRunner(model: finetuned, layouts: ftFactors.layouts).moduleGradients(of: queries)
+        let documentGradients = try GradientRunner(model: pretrained, layouts: ptFactors.layouts).moduleGradients(of: documents)
+        /// Dense: q̃ = (G_second + λ)⁻¹ (G_first + λ)⁻¹ ∇f_ft, module by module.
+        func dense(first: (EKFACFactors, Double), second: (EKFACFactors, Double)) -> [[Double]] {
+            let preconditioned = queryGradients.map { modules in
+                modules.enumerated().map { m, g in
+                    denseInverseProduct(denseInverseProduct(g.map(Double.init), first.0, module: m, damping: first.1),
+                                        second.0, module: m, damping: second.1)
+                }
+            }
+            return denseScores(preconditioned, documentGradients).total
+        }
+        let expected = dense(first: (ftFactors, ftDamping), second: (ptFactors, ptDamping))
+        expectScoresClose(scores, expected, tolerance: 5e-3, "multi-stage")
+        let swappedPreconditioners = dense(first: (ptFactors, ptDamping), second: (ftFactors, ftDamping))
+        let swappedDampings = dense(first: (ftFactors, ptDamping), second: (ptFactors, ftDamping))
+        #expect(relativeError(swappedPreconditioners.joined().map { $0 }, expected.joined().map { $0 }) > 0.05)
+        #expect(relativeError(swappedDampings.joined().map { $0 }, expected.joined().map { $0 }) > 0.05)
+    }
 }
