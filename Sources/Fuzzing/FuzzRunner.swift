@@ -24,7 +24,8 @@ public struct FuzzRunner {
         if number < seedInputs.count { return seedInputs[number] }
         var rng = SplitMix64(seed: seed, case: number)
         var bytes = [UInt8](rng.pick(seedInputs))
-        for _ in 0..<1 + rng.below(4) { mutate(&bytes, using: &rng) }
+        // Mostly one mutation: each one risks making the input unparsable at its first layer.
+        for _ in 0..<(rng.chance(0.5) ? 1 : 2 + rng.below(3)) { mutate(&bytes, using: &rng) }
         return Data(bytes)
     }
 
@@ -33,9 +34,9 @@ public struct FuzzRunner {
         case .bytes:
             ByteMutator.mutate(&bytes, using: &rng)
         case .json:
-            if rng.chance(0.2) || !JSONMutator.mutate(&bytes, using: &rng) { ByteMutator.mutate(&bytes, using: &rng) }
+            if rng.chance(0.1) || !JSONMutator.mutate(&bytes, using: &rng) { ByteMutator.mutate(&bytes, using: &rng) }
         case .safeTensors:
-            guard rng.chance(0.6), let (header, data) = SafeTensorsLayout.split(bytes) else { return ByteMutator.mutate(&bytes, using: &rng) }
+            guard rng.chance(0.75), let (header, data) = SafeTensorsLayout.split(bytes) else { return ByteMutator.mutate(&bytes, using: &rng) }
             var mutated = header
             if !JSONMutator.mutate(&mutated, using: &rng) { ByteMutator.mutate(&mutated, using: &rng) }
             bytes = SafeTensorsLayout.join(header: mutated, data: data)

@@ -35,6 +35,7 @@ public enum FuzzScratch {
     public static let directory: URL = {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("influence-fuzz-\(getpid())")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        atexit { try? FileManager.default.removeItem(at: FuzzScratch.directory) }
         return url
     }()
 }

@@ -9,7 +9,7 @@ import Testing
     #if DEBUG
     static let cases = 300
     #else
-    static let cases = 2500
+    static let cases = 4000
     #endif
 
     @Test(arguments: FuzzTarget.all.map(\.name))
@@ -30,5 +30,26 @@ import Testing
         #expect(runner.input(forCase: 77) == (try FuzzRunner(target: .tokenizer, seed: 5)).input(forCase: 77))
         #expect(runner.input(forCase: 77) != runner.input(forCase: 78))
         #expect(runner.input(forCase: 0) == runner.seedInputs[0])
+    }
+}
+
+/// Crashes the fuzzer found in itself.
+@Suite struct MutatorTests {
+    /// Nudging a number negated Int64.min, which overflows.
+    @Test func theSmallestIntegerCanBeNudged() {
+        for seed in 0..<2000 {
+            var rng = SplitMix64(seed: UInt64(seed))
+            var bytes = Array(#"{"a": -9223372036854775808}"#.utf8)
+            JSONMutator.mutate(&bytes, using: &rng)
+        }
+    }
+
+    @Test func mutationsOfEmptyAndTinyInputsStayInBounds() {
+        for seed in 0..<2000 {
+            var rng = SplitMix64(seed: UInt64(seed))
+            var bytes: [UInt8] = seed % 3 == 0 ? [] : [0x22]
+            ByteMutator.mutate(&bytes, using: &rng)
+            JSONMutator.mutate(&bytes, using: &rng)
+        }
     }
 }

@@ -33,9 +33,16 @@ enum ModelConfigFuzzing {
         return h
     }
 
+    /// GPT2Model's names and shapes for the GPT-2 seed (n_embd 8, one layer, MLP 32).
+    static let gpt2Layout: [(String, [Int])] = [("wte.weight", [11, 8]), ("wpe.weight", [8, 8]), ("ln_f.weight", [8]), ("ln_f.bias", [8])]
+        + [("ln_1.weight", [8]), ("ln_1.bias", [8]), ("attn.c_attn.weight", [8, 24]), ("attn.c_attn.bias", [24]),
+           ("attn.c_proj.weight", [8, 8]), ("attn.c_proj.bias", [8]), ("ln_2.weight", [8]), ("ln_2.bias", [8]),
+           ("mlp.c_fc.weight", [8, 32]), ("mlp.c_fc.bias", [32]), ("mlp.c_proj.weight", [32, 8]), ("mlp.c_proj.bias", [8])]
+        .map { ("h.0." + $0.0, $0.1) }
+
     static let seedConfigs: [Data] = {
         func json(_ object: [String: Any]) -> Data { (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data() }
-        let gpt2: [String: Any] = ["model_type": "gpt2", "vocab_size": 11, "n_positions": 8, "n_embd": 8, "n_layer": 1, "n_head": 2]
+        let gpt2: [String: Any] = ["model_type": "gpt2", "vocab_size": 11, "n_positions": 8, "n_embd": 8, "n_layer": 1, "n_head": 2, "n_inner": 32]
         return [json(neox.configJSON()), json(bloom.configJSON()), json(gpt2)]
     }()
 
@@ -52,6 +59,7 @@ enum ModelConfigFuzzing {
                 writer.add(entry.name, shape: entry.shape, floats: UnsafeBufferPointer(start: model.parameters.values + entry.offset, count: entry.count))
             }
         }
+        for (name, shape) in gpt2Layout { writer.add(name, shape: shape, floats: [Float](repeating: 0.5, count: shape.reduce(1, *))) }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try writer.write(to: weights)
         return directory
