@@ -16,7 +16,7 @@ extension CheckpointDirectory {
         }
     }
 
-    /// Throws unless every parameter of `layout` is stored with exactly that shape and a float type.
+    /// Throws unless every parameter of `layout` is stored with exactly that shape.
     public func requireParameters(_ layout: [(name: String, shape: [Int])]) throws {
         for (name, shape) in layout {
             guard let info = info(name) else {
@@ -24,9 +24,6 @@ extension CheckpointDirectory {
             }
             guard info.shape == shape else {
                 throw CheckpointError(url, "tensor \(name) has shape \(info.shape), but config.json implies \(shape)")
-            }
-            guard info.dtype.isReadableAsFloat else {
-                throw CheckpointError(url, "tensor \(name) has dtype \(info.dtype.rawValue), which cannot be read as floating point")
             }
         }
     }

@@ -40,8 +40,9 @@ extension GPTNeoXHyperparameters {
         try check(against: checkpoint)
     }
 
-    /// Checks that the checkpoint stores every parameter this shape implies, with that shape
-    /// and a float type, before anything is allocated.
+    /// Checks that the checkpoint stores every parameter this shape implies, with that shape,
+    /// before anything is allocated: the layer count is bounded by the tensors on disk first,
+    /// so that the layout compared is never longer than the checkpoint.
     public func check(against checkpoint: CheckpointDirectory) throws {
         var none = self, one = self
         none.layerCount = 0
