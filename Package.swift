@@ -54,6 +54,9 @@ let package = Package(
             ],
             swiftSettings: optimised
         ),
+        // A seeded mutation fuzzer and its targets, one per parser (Tools/fuzz runs them at length).
+        .target(name: "Fuzzing", dependencies: ["Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
+        .executableTarget(name: "influence-fuzz", dependencies: ["Fuzzing"], swiftSettings: optimised),
         .executableTarget(
             name: "influence-bench",
             dependencies: ["Numerics", "Checkpoints", "Models", "Training", "Curvature", "Influence"],
@@ -78,6 +81,7 @@ let package = Package(
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -138,17 +138,19 @@ public struct GPTNeoXConfig: Codable, Sendable, Equatable {
     }
 
     func validated(_ source: String) throws -> GPTNeoXConfig {
-        for (name, value) in [("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_hidden_layers", num_hidden_layers),
-                              ("num_attention_heads", num_attention_heads), ("intermediate_size", intermediate_size), ("max_position_embeddings", maxPositions)]
-        where value <= 0 {
-            throw CheckpointError(source, "\(name) must be positive, got \(value)")
-        }
+        try ConfigCheck.sizes([("vocab_size", vocab_size), ("hidden_size", hidden_size), ("num_hidden_layers", num_hidden_layers),
+                               ("num_attention_heads", num_attention_heads), ("intermediate_size", intermediate_size),
+                               ("max_position_embeddings", maxPositions)], source)
         guard hidden_size % num_attention_heads == 0 else {
             throw CheckpointError(source, "hidden_size \(hidden_size) is not divisible by num_attention_heads \(num_attention_heads)")
         }
-        guard (0...1).contains(partialRotaryFactor) else {
-            throw CheckpointError(source, "rotary fraction \(partialRotaryFactor) is outside [0, 1]")
+        guard partialRotaryFactor > 0 && partialRotaryFactor <= 1 else {
+            throw CheckpointError(source, "rotary fraction \(partialRotaryFactor) is outside (0, 1]")
         }
+        guard rotaryBase.isFinite && rotaryBase > 0 else {
+            throw CheckpointError(source, "rotary base \(rotaryBase) must be a positive number")
+        }
+        try ConfigCheck.epsilon("layer_norm_eps", layerNormEpsilon, source)
         if classifierLabels != nil, let ids = id2label, !(0..<ids.count).allSatisfy({ ids[String($0)] != nil }) {
             throw CheckpointError(source, "id2label must number the labels 0, 1, 2, …")
         }
@@ -178,10 +180,10 @@ public struct GPT2Config: Codable, Sendable, Equatable {
     public var tiedEmbeddings: Bool { tie_word_embeddings ?? true }
 
     func validated(_ source: String) throws -> GPT2Config {
-        for (name, value) in [("vocab_size", vocab_size), ("n_positions", n_positions), ("n_embd", n_embd), ("n_layer", n_layer), ("n_head", n_head)]
-        where value <= 0 {
-            throw CheckpointError(source, "\(name) must be positive, got \(value)")
-        }
+        try ConfigCheck.sizes([("vocab_size", vocab_size), ("n_positions", n_positions), ("n_embd", n_embd), ("n_layer", n_layer),
+                               ("n_head", n_head)], source)
+        try ConfigCheck.sizes([("n_inner", intermediateSize)], source)   // 4 · n_embd unless given; n_embd is checked first
+        if let layer_norm_epsilon { try ConfigCheck.epsilon("layer_norm_epsilon", layer_norm_epsilon, source) }
         guard n_embd % n_head == 0 else { throw CheckpointError(source, "n_embd \(n_embd) is not divisible by n_head \(n_head)") }
         return self
     }
@@ -206,9 +208,9 @@ public struct BloomConfig: Codable, Sendable, Equatable {
     public var maxPositions: Int { seq_length ?? 2048 }
 
     func validated(_ source: String) throws -> BloomConfig {
-        for (name, value) in [("vocab_size", vocab_size), ("hidden_size", hiddenSize), ("n_layer", n_layer), ("n_head", n_head)] where value <= 0 {
-            throw CheckpointError(source, "\(name) must be positive, got \(value)")
-        }
+        try ConfigCheck.sizes([("vocab_size", vocab_size), ("hidden_size", hiddenSize), ("n_layer", n_layer), ("n_head", n_head),
+                               ("seq_length", maxPositions)], source)
+        if let layer_norm_epsilon { try ConfigCheck.epsilon("layer_norm_epsilon", layer_norm_epsilon, source) }
         guard hiddenSize % n_head == 0 else { throw CheckpointError(source, "hidden_size \(hiddenSize) is not divisible by n_head \(n_head)") }
         if apply_residual_connection_post_layernorm == true {
             throw CheckpointError(source, "apply_residual_connection_post_layernorm true is not supported")

@@ -123,8 +123,11 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 guard !overflow else { throw HeaderProblem(message: "tensor \(name) has an impossibly large shape \(shape)") }
                 elements = product
             }
-            guard elements.multipliedReportingOverflow(by: dtype.byteSize).partialValue == end - begin else {
-                throw HeaderProblem(message: "tensor \(name) has \(end - begin) bytes but shape \(shape) of \(dtype.rawValue) needs \(elements * dtype.byteSize)")
+            // The byte count is checked too: [2^62] F32 wraps to 0 bytes and would pass as empty.
+            let (byteCount, byteOverflow) = elements.multipliedReportingOverflow(by: dtype.byteSize)
+            guard !byteOverflow else { throw HeaderProblem(message: "tensor \(name) has an impossibly large shape \(shape)") }
+            guard byteCount == end - begin else {
+                throw HeaderProblem(message: "tensor \(name) has \(end - begin) bytes but shape \(shape) of \(dtype.rawValue) needs \(byteCount)")
             }
             guard end <= dataLength else {
                 throw HeaderProblem(message: "tensor \(name) data [\(begin), \(end)) lies beyond the end of the file (data section has \(dataLength) bytes; truncated file?)")

@@ -28,13 +28,28 @@ extension GPTNeoXHyperparameters {
         family = .bloom
     }
 
-    /// The hyperparameters of a checkpoint this model class runs (GPT-NeoX or BLOOM).
+    /// The hyperparameters of a checkpoint this model class runs (GPT-NeoX or BLOOM), checked
+    /// against the tensors on disk (`check(against:)`): every command that loads or describes
+    /// a model comes through here.
     public init(checkpoint: CheckpointDirectory) throws {
         switch checkpoint.config {
         case .gptNeoX(let config): try self.init(config: config, source: checkpoint.configURL.path)
         case .bloom(let config): self.init(bloom: config)
         case .gpt2: throw CheckpointError(checkpoint.configURL, "model_type is gpt2; this command needs gpt_neox or bloom")
         }
+        try check(against: checkpoint)
+    }
+
+    /// Checks that the checkpoint stores every parameter this shape implies, with that shape,
+    /// before anything is allocated: the layer count is bounded by the tensors on disk first,
+    /// so that the layout compared is never longer than the checkpoint.
+    public func check(against checkpoint: CheckpointDirectory) throws {
+        var none = self, one = self
+        none.layerCount = 0
+        one.layerCount = 1
+        let others = GPTNeoXModel.parameterLayout(none).count
+        try checkpoint.requireTensorCount(layers: layerCount, perLayer: GPTNeoXModel.parameterLayout(one).count - others, others: others)
+        try checkpoint.requireParameters(GPTNeoXModel.parameterLayout(self))
     }
 }
 

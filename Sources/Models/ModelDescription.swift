@@ -39,20 +39,17 @@ public struct ModelDescription: Sendable {
     /// parameter must be stored with the expected shape.
     public init(checkpoint: CheckpointDirectory) throws {
         switch checkpoint.config {
-        case .gptNeoX(let config):
-            self = Self.gptNeoX(try GPTNeoXHyperparameters(config: config, source: checkpoint.configURL.path))
+        case .gptNeoX, .bloom:
+            self = Self.gptNeoX(try GPTNeoXHyperparameters(checkpoint: checkpoint))
         case .gpt2(let config):
-            self = Self.gpt2(config, storedNames: Set(checkpoint.tensors.map(\.name)))
-        case .bloom(let config):
-            self = Self.gptNeoX(GPTNeoXHyperparameters(bloom: config))
-        }
-        for parameter in parameters {
-            guard let info = checkpoint.info(parameter.name) else {
-                throw CheckpointError(checkpoint.url, "checkpoint has no tensor \(parameter.name), which config.json implies")
-            }
-            guard info.shape == parameter.shape else {
-                throw CheckpointError(checkpoint.url, "tensor \(parameter.name) has shape \(info.shape), but config.json implies \(parameter.shape)")
-            }
+            let names = Set(checkpoint.tensors.map(\.name))
+            var none = config, one = config
+            none.n_layer = 0
+            one.n_layer = 1
+            let others = Self.gpt2(none, storedNames: names).parameters.count
+            try checkpoint.requireTensorCount(layers: config.n_layer, perLayer: Self.gpt2(one, storedNames: names).parameters.count - others, others: others)
+            self = Self.gpt2(config, storedNames: names)
+            try checkpoint.requireParameters(parameters.map { ($0.name, $0.shape) })
         }
     }
 

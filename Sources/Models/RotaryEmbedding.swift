@@ -5,27 +5,39 @@ import Foundation
 /// rotated by the angle position · base^(−2i/dimensions).
 struct RotaryEmbedding {
     let dimensions: Int
+    /// base^(−2i/dimensions) for each pair i.
+    private let inverseFrequencies: [Float]
+    private let tabulatedPositions: Int
     private let cosines: [Float]  // [position][dimensions / 2]
     private let sines: [Float]
+
+    /// Positions whose angles are tabulated ahead. config.json's max_position_embeddings can
+    /// be 2^31 (tables of many gigabytes); later positions are computed when they come, by the
+    /// same arithmetic, so the results do not depend on the cut.
+    static let largestTable = 8192
 
     init(dimensions: Int, base: Double, maxPositions: Int) {
         self.dimensions = dimensions
         let half = dimensions / 2
-        var cosines = [Float](repeating: 1, count: maxPositions * half)
-        var sines = [Float](repeating: 0, count: maxPositions * half)
-        for i in 0..<half {
-            // transformers computes the inverse frequencies and the angles in Float32; doing the
-            // same keeps the angles bit-identical at large positions.
-            let exponent = Float(2 * i) / Float(dimensions)
-            let inverseFrequency = Float(1 / Foundation.pow(base, Double(exponent)))
-            for p in 0..<maxPositions {
-                let angle = Float(p) * inverseFrequency
-                cosines[p * half + i] = Float(Foundation.cos(Double(angle)))
-                sines[p * half + i] = Float(Foundation.sin(Double(angle)))
+        // transformers computes the inverse frequencies and the angles in Float32; doing the
+        // same keeps the angles bit-identical at large positions.
+        inverseFrequencies = (0..<half).map { i in Float(1 / Foundation.pow(base, Double(Float(2 * i) / Float(dimensions)))) }
+        tabulatedPositions = min(maxPositions, Self.largestTable)
+        var cosines = [Float](repeating: 1, count: tabulatedPositions * half)
+        var sines = [Float](repeating: 0, count: tabulatedPositions * half)
+        for p in 0..<tabulatedPositions {
+            for i in 0..<half {
+                (cosines[p * half + i], sines[p * half + i]) = Self.cosineAndSine(position: p, inverseFrequency: inverseFrequencies[i])
             }
         }
         self.cosines = cosines
         self.sines = sines
+    }
+
+    @inline(__always)
+    private static func cosineAndSine(position: Int, inverseFrequency: Float) -> (Float, Float) {
+        let angle = Float(position) * inverseFrequency
+        return (Float(Foundation.cos(Double(angle))), Float(Foundation.sin(Double(angle))))
     }
 
     /// Rotates `vector[0..<dimensions]` in place for `position`; `inverse` rotates back, which
@@ -34,6 +46,15 @@ struct RotaryEmbedding {
     func rotate(_ vector: UnsafeMutablePointer<Float>, position: Int, inverse: Bool = false) {
         let half = dimensions / 2
         let sign: Float = inverse ? -1 : 1
+        guard position < tabulatedPositions else {
+            for i in 0..<half {
+                let (c, s) = Self.cosineAndSine(position: position, inverseFrequency: inverseFrequencies[i])
+                let x1 = vector[i], x2 = vector[i + half]
+                vector[i] = x1 * c - sign * x2 * s
+                vector[i + half] = x2 * c + sign * x1 * s
+            }
+            return
+        }
         cosines.withUnsafeBufferPointer { cosines in
             sines.withUnsafeBufferPointer { sines in
                 let c = cosines.baseAddress! + position * half

@@ -22,14 +22,15 @@ public final class BPETokenizer: @unchecked Sendable {
 
     enum Normalizer { case nfc, nfkc, nfd, lowercase }
 
-    public convenience init(contentsOf url: URL) throws {
+    /// `modelVocabularySize`: the rows of the model's embedding, which every id must index.
+    public convenience init(contentsOf url: URL, modelVocabularySize: Int? = nil) throws {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw TokenizerError(url.path, FileManager.default.fileExists(atPath: url.path) ? "cannot read the tokenizer" : "tokenizer.json not found")
         }
-        try self.init(json: data, source: url.path)
+        try self.init(json: data, source: url.path, modelVocabularySize: modelVocabularySize)
     }
 
-    public init(json data: Data, source: String) throws {
+    public init(json data: Data, source: String, modelVocabularySize: Int? = nil) throws {
         self.source = source
         func fail(_ problem: String) -> TokenizerError { TokenizerError(source, problem) }
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
@@ -40,9 +41,9 @@ public final class BPETokenizer: @unchecked Sendable {
         guard modelType == "BPE" else { throw fail("model type \(modelType) is not supported (byte-level BPE only)") }
         guard let vocab = modelObject["vocab"] as? [String: Any] else { throw fail("BPE model without a vocabulary") }
         var vocabulary: [String: Int] = [:]
+        let ids = TokenIdCheck(modelVocabularySize: modelVocabularySize, fail: fail)
         for (token, value) in vocab {
-            guard let id = (value as? NSNumber)?.intValue, id >= 0 else { throw fail("vocabulary entry \(token) has no valid id") }
-            vocabulary[token] = id
+            vocabulary[token] = try ids.id(value, of: "vocabulary entry \(token)")
         }
         if let prefix = modelObject["continuing_subword_prefix"] as? String, !prefix.isEmpty {
             throw fail("continuing_subword_prefix is not supported")
@@ -72,9 +73,10 @@ public final class BPETokenizer: @unchecked Sendable {
 
         var added: [AddedToken] = []
         for item in (root["added_tokens"] as? [[String: Any]]) ?? [] {
-            guard let id = (item["id"] as? NSNumber)?.intValue, let content = item["content"] as? String else {
+            guard let value = item["id"], let content = item["content"] as? String else {
                 throw fail("an added token lacks id or content")
             }
+            let id = try ids.id(value, of: "added token \(content)")
             added.append(AddedToken(id: id, content: content, special: item["special"] as? Bool ?? false,
                                     leftStrip: item["lstrip"] as? Bool ?? false, rightStrip: item["rstrip"] as? Bool ?? false,
                                     singleWord: item["single_word"] as? Bool ?? false))

@@ -32,10 +32,7 @@ struct LoadedModel {
         guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {
             throw CommandError("\(tokenizerURL.path): missing tokenizer (tokenizer.json not found)")
         }
-        tokenizer = try BPETokenizer(contentsOf: tokenizerURL)
-        if tokenizer.vocabularySize > model.hyperparameters.vocabularySize {
-            throw CommandError("\(tokenizerURL.path): tokenizer has \(tokenizer.vocabularySize) tokens but the model's vocabulary is \(model.hyperparameters.vocabularySize)")
-        }
+        tokenizer = try BPETokenizer(contentsOf: tokenizerURL, modelVocabularySize: model.hyperparameters.vocabularySize)
     }
 
     /// Token ids of `text`, cut to the model's context with a warning.
