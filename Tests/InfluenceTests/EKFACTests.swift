@@ -76,10 +76,11 @@ import Testing
                     continue
                 }
                 nonZero += 1
-                // Λ's relative deviation here is ≤ 0.4/√4000 ≈ 0.006 (exact σ, ExactFisher); the
-                // rest is the sampled S eigenbasis, of the same order.
+                // Within twice Λ's relative deviation σ/‖Λ‖ (exact, ExactFisher: 0.026–0.058 here);
+                // the sampled S eigenbasis adds an error of the same order. Measured: 0.4–1.0 σ/‖Λ‖.
+                let tolerance = 2 * exact.eigenvalueDeviations[m][b] / Double(4000).squareRoot() / frobeniusNorm(exact.eigenvalues[m][b])
                 let error = relativeError(fitted, reference)
-                #expect(error < 0.05, "\(layout.name) \(block.name): EK-FAC vs exact GGN relative error \(error)")
+                #expect(error < tolerance, "\(layout.name) \(block.name): EK-FAC vs exact GGN relative error \(error), tolerance \(tolerance)")
             }
         }
         #expect(nonZero == 10, "V of both heads of both layers, and the other six modules: \(nonZero) non-zero blocks")
