@@ -13,11 +13,15 @@ struct Distance: ParsableCommand {
     @Argument(help: "The fine-tuned model directory.")
     var finetuned: String
 
-    @Option(help: "α of the proximity loss (α/2)‖θ_ft − θ_pt‖².")
+    @Option(parsing: .unconditional, help: "α of the proximity loss (α/2)‖θ_ft − θ_pt‖².")
     var alpha = 1.0
 
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    func validate() throws {
+        try OptionCheck.finite(alpha, "--alpha")
+    }
 
     func run() throws {
         let pt = try GPTNeoXModel(directory: URL(fileURLWithPath: pretrained))

@@ -59,7 +59,7 @@ struct Score: ParsableCommand {
     @Option(help: "Modules to score over: all, mlp or attention.")
     var modules: ModuleSelection = .all
 
-    @Option(help: "Keep the K best documents per query (JSON Lines output).")
+    @Option(parsing: .unconditional, help: "Keep the K best documents per query (JSON Lines output).")
     var topK: Int?
 
     @Flag(help: "Add each module's contribution.")
@@ -68,13 +68,13 @@ struct Score: ParsableCommand {
     @Option(help: "Write the result to this file (atomically) instead of standard output.")
     var out: String?
 
-    @Option(help: "Compress each preconditioned query gradient to this rank (faster scoring of many documents).")
+    @Option(parsing: .unconditional, help: "Compress each preconditioned query gradient to this rank (faster scoring of many documents).")
     var queryRank: Int?
 
-    @Option(help: "Documents per forward/backward pass.")
+    @Option(parsing: .unconditional, help: "Documents per forward/backward pass.")
     var batchSize = 8
 
-    @Option(help: "Cut sequences to this many tokens (default: the model's context).")
+    @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).")
     var seqLen: Int?
 
     enum PretrainedPreconditioner: String, ExpressibleByArgument, CaseIterable { case ekfac, none }
@@ -82,6 +82,10 @@ struct Score: ParsableCommand {
     var isMultiStage: Bool { pretrained != nil || finetuned != nil }
 
     func validate() throws {
+        try OptionCheck.positive(topK, "--top-k")
+        try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(queryRank, "--query-rank")
+        try OptionCheck.inRange(seqLen, "--seq-len", 2)
         for value in [damping, dampingFt, dampingPt].compactMap({ $0 }) where Damping(value) == nil {
             throw ValidationError("damping must be a non-negative number or auto, not \(value)")
         }
@@ -95,9 +99,6 @@ struct Score: ParsableCommand {
             return
         }
         if model == nil { throw ValidationError("give --model (single-stage) or --pretrained and --finetuned (multi-stage)") }
-        if let topK, topK < 1 { throw ValidationError("--top-k must be positive") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
-        if let queryRank, queryRank < 1 { throw ValidationError("--query-rank must be positive") }
         if method != .gdp && factors == nil { throw ValidationError("--factors is required with --method \(method.rawValue)") }
     }
 

@@ -39,6 +39,9 @@ struct Tracer {
     var top = 10
     var highlighted = 10
     var retriever = Retriever.bm25
+    /// Generation of the answer when none is given (see `GreedyAnswer`).
+    var maxNewTokens = 24
+    var stopAtSentenceEnd = true
     var embedder: SentenceEmbedder?
     var settings: [(String, String)] = []
 
@@ -53,10 +56,8 @@ struct Tracer {
         }
         var answer = completion ?? ""
         if completion == nil {
-            let stop = Set([tokenizer.endOfTextTokenId, tokenizer.id(ofToken: "Ċ")].compactMap { $0 })
-            var generated = try finetuned.model.greedyContinuation(of: promptTokens, maxNewTokens: 24, stopTokens: stop)
-            if let last = generated.last, stop.contains(last) { generated.removeLast() }
-            answer = tokenizer.decode(generated)
+            answer = tokenizer.decode(try GreedyAnswer.generate(finetuned, prompt: promptTokens, maxNewTokens: maxNewTokens,
+                                                                stopAtSentenceEnd: stopAtSentenceEnd))
         }
         var completionTokens = tokenizer.encode(answer)
         if completionTokens.isEmpty { throw CommandError("the completion is empty; give --completion") }
