@@ -116,7 +116,7 @@ struct Demo: ParsableCommand {
         print(Trace.table(result))
         let ranks = result.documents.filter { d in sources.contains(d.text) }.map(\.rank)
         print("\nsentences stating the fact ranked: \(ranks.isEmpty ? "not in the top 10" : ranks.map(String.init).joined(separator: ", "))")
-        try AtomicOutput.write(TraceReport.html(result), to: path("report.html"))
+        try AtomicOutput.write(TraceReport.html(result, statingTheFact: Set(sources)), to: path("report.html"))
         warn("wrote \(path("report.html"))")
     }
 }

@@ -21,10 +21,13 @@ struct ProcessOutcome {
     /// A clean exit: by `exit`, in time, without a Swift runtime trap message.
     var isClean: Bool { exitedNormally && !timedOut && !standardError.contains("Fatal error") }
 
-    static func run(_ arguments: [String], timeLimit: TimeInterval = 300) throws -> ProcessOutcome {
+    static func run(_ arguments: [String], timeLimit: TimeInterval = 300, environment: [String: String]? = nil,
+                    in directory: URL? = nil) throws -> ProcessOutcome {
         let process = Process()
         process.executableURL = CommandLineTests.executable
         process.arguments = arguments
+        if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
         let directory = FileManager.default.temporaryDirectory
         let outURL = directory.appendingPathComponent("out-\(UUID().uuidString)"), errURL = directory.appendingPathComponent("err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: outURL.path, contents: nil)
@@ -41,7 +44,8 @@ struct ProcessOutcome {
         while process.isRunning {
             if Date() > deadline {
                 timedOut = true
-                process.terminate()
+                // SIGKILL: the child inherits the test runner's signal mask, which blocks SIGTERM.
+                kill(process.processIdentifier, SIGKILL)
                 break
             }
             Thread.sleep(forTimeInterval: 0.02)
