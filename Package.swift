@@ -69,7 +69,7 @@ let package = Package(
             name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         // Runs the built `influence` executable: exit status, output formats, error messages.
-        .testTarget(name: "CommandLineTests", dependencies: ["influence", "Checkpoints"], swiftSettings: optimised),
+        .testTarget(name: "CommandLineTests", dependencies: ["influence", "Checkpoints", "Experiments"], swiftSettings: optimised),
         .testTarget(
             name: "RetrievalTests", dependencies: ["Retrieval"], resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(

@@ -30,6 +30,9 @@ struct Distance: ParsableCommand {
             throw CommandError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
         }
         let distance = ParameterDistance(pretrained: pt, finetuned: ft)
+        guard distance.proximityLoss(alpha: alpha).isFinite else {
+            throw CommandError("--alpha \(alpha): the proximity loss overflows (‖θ_ft − θ_pt‖² = \(distance.squaredDistance)); give a smaller α")
+        }
         if json {
             let modules = distance.modules.map { "{\"name\": \(jsonQuoted($0.name)), \"relative_distance\": \(jsonNumber($0.relativeDistance))}" }
             print("{\"relative_distance\": \(jsonNumber(distance.relativeDistance)), \"squared_distance\": \(jsonNumber(distance.squaredDistance)), "

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Curvature
+import Experiments
 import Foundation
 import Retrieval
 

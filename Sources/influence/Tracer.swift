@@ -1,31 +1,10 @@
 import Curvature
+import Experiments
 import Foundation
 import Influence
 import Models
 import Retrieval
 import Tokenization
-
-/// One question traced to the corpus: retrieve candidates, score them with (multi-stage)
-/// influence, keep the ranking and, for the top documents, per-token contributions.
-struct TraceResult {
-    struct Document {
-        let rank: Int
-        let id: String
-        let score: Double
-        let text: String
-        /// (token text, contribution) for the top documents; empty for the rest.
-        let tokens: [(String, Double)]
-    }
-
-    let prompt: String
-    let completion: String
-    let completionWasGenerated: Bool
-    let documents: [Document]
-    let settings: [(String, String)]
-    /// Every scored candidate's score, best first (for the distribution plot).
-    let allScores: [Double]
-    let seconds: Double
-}
 
 struct Tracer {
     enum Retriever: String, CaseIterable { case bm25, knn, both }

@@ -1,6 +1,6 @@
 import Models
 import Testing
-@testable import Training
+import Training
 
 /// A learning rate that blows the weights up stops training with an error at the first
 /// non-finite loss or weight, instead of finishing with loss NaN.

@@ -5,8 +5,8 @@ import Foundation
 /// lowers it), the score distribution as an inline SVG, and every setting. One self-contained
 /// file without scripts. `statingTheFact`: texts known to state the traced fact (the demo's
 /// generated world knows them), marked in the ranking.
-enum TraceReport {
-    static func html(_ result: TraceResult, statingTheFact: Set<String> = []) -> String {
+public enum TraceReport {
+    public static func html(_ result: TraceResult, statingTheFact: Set<String> = []) -> String {
         var body = """
             <h1>Which training documents taught this answer?</h1>
             <section class="query"><div><span class="label">Prompt</span><pre>\(escape(result.prompt))</pre></div>
@@ -66,7 +66,7 @@ enum TraceReport {
     }
 
     /// What the numbers mean, for a reader who sees scores of 10¹³ next to scores of 10⁻³.
-    static let scaleExplanation = """
+    public static let scaleExplanation = """
         The score estimates how much training on the document lowered the loss of the answer: \
         I = ∇f(answer)ᵀ (G + λI)⁻¹ ∇L(document). Its unit is arbitrary — it grows as the damping λ shrinks and with the \
         size of the gradients — so compare scores only with one another within this trace: their order and sign matter, \
@@ -75,7 +75,7 @@ enum TraceReport {
 
     /// A histogram of the scores as a small inline SVG: counts on the vertical axis, the
     /// score range below, a line at zero, and the range of the `top` best scores shaded.
-    static func histogram(_ scores: [Double], top: Int = 0) -> String {
+    public static func histogram(_ scores: [Double], top: Int = 0) -> String {
         let values = scores.filter(\.isFinite)
         guard let low = values.min(), let high = values.max() else { return "<p>No scores.</p>" }
         let bins = 30, width = 600.0, height = 120.0, left = 40.0
@@ -112,7 +112,7 @@ enum TraceReport {
         return svg + "</svg><p>\(values.count) candidates scored; the shaded band holds the \(best.count) shown above.</p>"
     }
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         var out = ""
         for character in text {
             switch character {
