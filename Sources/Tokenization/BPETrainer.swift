@@ -23,6 +23,9 @@ public struct BPETrainer {
         self.minimumFrequency = minimumFrequency
     }
 
+    /// Whether any text has been added (an empty corpus would give only the byte alphabet).
+    public var hasText: Bool { !wordCounts.isEmpty }
+
     /// Counts the pre-tokenised pieces of one text.
     public mutating func add(_ text: String) {
         let normalized = text.precomposedStringWithCanonicalMapping

@@ -80,7 +80,20 @@ public final class Trainer {
         }
     }
 
-    /// Runs optimizer steps `from ..< to`, reporting each. Returns the last step's loss.
+    /// Training diverged: a step's loss or the updated weights are not finite. The weights are
+    /// garbage from then on, so training stops and nothing should be saved.
+    public struct DivergedError: Error, CustomStringConvertible {
+        public let step: Int
+        public let loss: Double
+        public var description: String {
+            loss.isFinite
+                ? "training diverged at step \(step): the weights are no longer finite (try a lower learning rate)"
+                : "training diverged at step \(step): the loss is \(loss) (try a lower learning rate)"
+        }
+    }
+
+    /// Runs optimizer steps `from ..< to`, reporting each. Returns the last step's loss. Stops
+    /// with `DivergedError` at the first non-finite loss (before that step's update) or weight.
     @discardableResult
     public func train(from firstStep: Int = 0, to lastStep: Int? = nil, progress: (Progress) -> Void = { _ in }) throws -> Double {
         var loss = Double.nan
@@ -107,15 +120,22 @@ public final class Trainer {
                 model.backward(batch, activations, gradients: gradients)
                 tokens += batch.tokenCount
             }
+            guard summed.isFinite else { throw DivergedError(step: step + 1, loss: summed) }
             if configuration.proximity > 0, let reference { addProximity(reference) }
             if configuration.clipNorm > 0 { clip(to: configuration.clipNorm) }
             let rate = schedule.rate(atStep: step)
             optimizer.step(parameters: model.parameters, gradients: gradients, learningRate: rate)
+            guard parametersAreFinite() else { throw DivergedError(step: step + 1, loss: summed) }
             loss = summed
             progress(Progress(step: step + 1, totalSteps: totalSteps, loss: summed, learningRate: rate,
                               tokensPerSecond: Double(tokens) / max(Date().timeIntervalSince(start), 1e-9)))
         }
         return loss
+    }
+
+    private func parametersAreFinite() -> Bool {
+        let values = model.parameters.values
+        return (0..<model.parameters.count).allSatisfy { values[$0].isFinite }
     }
 
     /// ∇ += α(θ − θ_ref) for every backbone parameter the reference also has. The output head

@@ -22,17 +22,21 @@ struct FactTracing: ParsableCommand {
     @Flag(help: "A smaller world and fewer queries (a few minutes).")
     var quick = false
 
-    @Option(help: "Seed of the world, the training and the trials.")
+    @Option(parsing: .unconditional, help: "Seed of the world, the training and the trials.")
     var seed: UInt64 = 1
 
     @Option(help: "Output directory.")
     var out = "fact-tracing-results"
 
-    @Option(help: "Fine-tune with the proximity term (α/2)‖θ − θ_pt‖².")
+    @Option(parsing: .unconditional, help: "Fine-tune with the proximity term (α/2)‖θ − θ_pt‖².")
     var proximity = 0.0
 
     @Flag(help: "People's names share first and last names, so that words alone do not identify a fact.")
     var sharedNames = false
+
+    func validate() throws {
+        try OptionCheck.finite(proximity, "--proximity")
+    }
 
     func run() throws {
         var options = quick ? FactTracingBenchmark.Options.quick : FactTracingBenchmark.Options()
@@ -49,7 +53,7 @@ struct FactTracing: ParsableCommand {
         try AtomicFile.write(try encoder.encode(report), to: directory.appendingPathComponent("results.json"))
         try AtomicFile.write(Data(Self.plot(report).utf8), to: directory.appendingPathComponent("damping.svg"))
         print(markdown)
-        print("wrote \(directory.path)/results.md, results.json, damping.svg")
+        warn("wrote \(directory.path)/results.md, results.json, damping.svg")
     }
 
     static func markdown(_ r: FactTracingBenchmark.Report, quick: Bool, seed: UInt64) -> String {

@@ -48,36 +48,9 @@ struct LoadedModel {
     }
 }
 
-/// Reads a JSON Lines file, one object per non-blank line, with errors naming the line.
+/// Reads a JSON Lines file, one object per non-blank line; errors name the file and the line.
 func readJSONLines<T: Decodable>(_ path: String, as type: T.Type) throws -> [T] {
-    let url = URL(fileURLWithPath: path)
-    guard let data = FileManager.default.contents(atPath: url.path) else {
-        throw CommandError("\(path): file not found")
-    }
-    guard let text = String(data: data, encoding: .utf8) else {
-        throw CommandError("\(path): not valid UTF-8")
-    }
-    var records: [T] = []
-    let decoder = JSONDecoder()
-    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-        let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-        if trimmed.isEmpty { continue }
-        do {
-            records.append(try decoder.decode(T.self, from: Data(trimmed.utf8)))
-        } catch {
-            throw CommandError("\(path):\(number + 1): \(jsonProblem(error))")
-        }
-    }
-    return records
-}
-
-private func jsonProblem(_ error: Error) -> String {
-    switch error {
-    case DecodingError.keyNotFound(let key, _): return "missing field \"\(key.stringValue)\""
-    case DecodingError.typeMismatch(_, let context): return "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type"
-    case DecodingError.valueNotFound(_, let context): return "field \"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" is null"
-    default: return "invalid JSON"
-    }
+    try JSONLines.read(type, path: path)
 }
 
 /// A JSON string literal.
@@ -101,7 +74,7 @@ enum AtomicOutput {
         do {
             try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: path))
         } catch {
-            throw CommandError("\(error)")
+            throw FileSystemProblem.oneLine(error, path: path)
         }
     }
 }

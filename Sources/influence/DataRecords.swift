@@ -2,40 +2,6 @@ import Foundation
 import Models
 import Tokenization
 
-/// A line of a data file: `{"text": ...}` or `{"prompt": ..., "completion": ...}`, with an
-/// optional `"id"` (string or number).
-struct DataRecord: Decodable {
-    let id: String?
-    let text: String?
-    let prompt: String?
-    let completion: String?
-    /// A classifier's label: its name, or its index.
-    let label: String?
-
-    enum CodingKeys: String, CodingKey { case id, text, prompt, completion, label }
-
-    init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        if let s = try? c.decode(String.self, forKey: .id) {
-            id = s
-        } else if let n = try? c.decode(Int.self, forKey: .id) {
-            id = String(n)
-        } else {
-            id = nil
-        }
-        text = try c.decodeIfPresent(String.self, forKey: .text)
-        prompt = try c.decodeIfPresent(String.self, forKey: .prompt)
-        completion = try c.decodeIfPresent(String.self, forKey: .completion)
-        if let s = try? c.decode(String.self, forKey: .label) {
-            label = s
-        } else if let n = try? c.decode(Int.self, forKey: .label) {
-            label = String(n)
-        } else {
-            label = nil
-        }
-    }
-}
-
 /// Tokenised records, ready for fitting or scoring.
 struct TokenizedRecords {
     var ids: [String]

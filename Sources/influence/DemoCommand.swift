@@ -18,11 +18,15 @@ struct Demo: ParsableCommand {
     @Option(help: "Where the demo keeps its corpus, models, factors and report.")
     var workdir = ".influence-demo"
 
-    @Option(help: "Seed of the generated world and of training.")
+    @Option(parsing: .unconditional, help: "Seed of the generated world and of training.")
     var seed: UInt64 = 1
 
-    @Option(help: "Pre-training epochs.")
+    @Option(parsing: .unconditional, help: "Pre-training epochs (at most 100000).")
     var epochs = 120
+
+    func validate() throws {
+        try OptionCheck.positive(epochs, "--epochs", largest: 100_000)
+    }
 
     func run() throws {
         let root = URL(fileURLWithPath: workdir).appendingPathComponent("seed-\(seed)")
@@ -112,7 +116,7 @@ struct Demo: ParsableCommand {
         print(Trace.table(result))
         let ranks = result.documents.filter { d in sources.contains(d.text) }.map(\.rank)
         print("\nsentences stating the fact ranked: \(ranks.isEmpty ? "not in the top 10" : ranks.map(String.init).joined(separator: ", "))")
-        try AtomicOutput.write(TraceReport.html(result), to: path("report.html"))
-        print("report: \(path("report.html"))")
+        try AtomicOutput.write(TraceReport.html(result, statingTheFact: Set(sources)), to: path("report.html"))
+        warn("wrote \(path("report.html"))")
     }
 }

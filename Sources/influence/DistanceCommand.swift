@@ -13,11 +13,15 @@ struct Distance: ParsableCommand {
     @Argument(help: "The fine-tuned model directory.")
     var finetuned: String
 
-    @Option(help: "α of the proximity loss (α/2)‖θ_ft − θ_pt‖².")
+    @Option(parsing: .unconditional, help: "α of the proximity loss (α/2)‖θ_ft − θ_pt‖².")
     var alpha = 1.0
 
     @Flag(help: "Print one JSON object.")
     var json = false
+
+    func validate() throws {
+        try OptionCheck.finite(alpha, "--alpha")
+    }
 
     func run() throws {
         let pt = try GPTNeoXModel(directory: URL(fileURLWithPath: pretrained))
@@ -26,6 +30,9 @@ struct Distance: ParsableCommand {
             throw CommandError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
         }
         let distance = ParameterDistance(pretrained: pt, finetuned: ft)
+        guard distance.proximityLoss(alpha: alpha).isFinite else {
+            throw CommandError("--alpha \(alpha): the proximity loss overflows (‖θ_ft − θ_pt‖² = \(distance.squaredDistance)); give a smaller α")
+        }
         if json {
             let modules = distance.modules.map { "{\"name\": \(jsonQuoted($0.name)), \"relative_distance\": \(jsonNumber($0.relativeDistance))}" }
             print("{\"relative_distance\": \(jsonNumber(distance.relativeDistance)), \"squared_distance\": \(jsonNumber(distance.squaredDistance)), "

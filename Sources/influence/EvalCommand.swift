@@ -23,12 +23,12 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON Lines instead of a table.")
     var json = false
 
-    @Option(help: "Tokens per forward pass (sequences are packed up to this many).")
+    @Option(parsing: .unconditional, help: "Tokens per forward pass (sequences are packed up to this many).")
     var batchTokens = 4096
 
     func validate() throws {
         if (text == nil) == (input == nil) { throw ValidationError("give exactly one of --text and --input") }
-        if batchTokens < 1 { throw ValidationError("--batch-tokens must be positive") }
+        try OptionCheck.positive(batchTokens, "--batch-tokens")
     }
 
     struct Record: Decodable { let text: String }

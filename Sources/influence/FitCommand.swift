@@ -33,25 +33,25 @@ struct Fit: ParsableCommand {
     @Flag(help: "Include biases (a constant 1 appended to each module input).")
     var includeBias = false
 
-    @Option(help: "Use at most this many sequences.")
+    @Option(parsing: .unconditional, help: "Use at most this many sequences.")
     var maxSequences: Int?
 
-    @Option(help: "Cut sequences to this many tokens (default: the model's context).")
+    @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).")
     var seqLen: Int?
 
-    @Option(help: "Sequences per forward/backward pass.")
+    @Option(parsing: .unconditional, help: "Sequences per forward/backward pass.")
     var batchSize = 8
 
-    @Option(help: "Seed of the sampled labels.")
+    @Option(parsing: .unconditional, help: "Seed of the sampled labels.")
     var seed: UInt64 = 0
 
     @Flag(help: "Discard factors already in --out and fit again.")
     var force = false
 
     func validate() throws {
-        if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
-        if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be positive") }
-        if let seqLen, seqLen < 2 { throw ValidationError("--seq-len must be at least 2") }
+        try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(maxSequences, "--max-sequences")
+        try OptionCheck.inRange(seqLen, "--seq-len", 2)
     }
 
     func run() throws {
@@ -120,7 +120,7 @@ struct Fit: ParsableCommand {
         manifest.passesCompleted = 2
         manifest.correctionSequences = factors.correctionSequenceCount
         try FactorStore.writeManifest(manifest, to: directory)
-        print("wrote \(FactorStore.factorsURL(directory).path) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(manifest.correctionSequences) sequences)")
+        warn("wrote \(FactorStore.factorsURL(directory).path) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(manifest.correctionSequences) sequences)")
     }
 }
 

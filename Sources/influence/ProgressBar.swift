@@ -38,6 +38,11 @@ final class ProgressBar {
         FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
     }
 
+    /// Ends the progress line (on a terminal) so that a following message starts on its own line.
+    func end() {
+        if isTerminal && lastTenth >= 0 { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
     func finish() {
         update(total)
         if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }

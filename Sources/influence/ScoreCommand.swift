@@ -35,10 +35,10 @@ struct Score: ParsableCommand {
     @Option(help: "Multi-stage: factors fitted with the fine-tuned model on fine-tuning data.")
     var finetunedFactors: String?
 
-    @Option(help: "Multi-stage: damping of the fine-tuned curvature (default: --damping).")
+    @Option(parsing: .unconditional, help: "Multi-stage: damping of the fine-tuned curvature (default: --damping).")
     var dampingFt: String?
 
-    @Option(help: "Multi-stage: damping of the pre-trained curvature (default: --damping).")
+    @Option(parsing: .unconditional, help: "Multi-stage: damping of the pre-trained curvature (default: --damping).")
     var dampingPt: String?
 
     @Option(help: "Multi-stage: ekfac (default), or none to leave out (G_pt + λI)⁻¹ as the paper's published code did.")
@@ -50,7 +50,7 @@ struct Score: ParsableCommand {
     @Option(help: "JSON Lines training documents.")
     var train: String
 
-    @Option(help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
+    @Option(parsing: .unconditional, help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping: String = "1e-4"
 
     @Option(help: "Mean eigenvalue of relative damping (0.001x, auto): over each module (default) or each block.")
@@ -62,7 +62,7 @@ struct Score: ParsableCommand {
     @Option(help: "Modules to score over: all, mlp or attention.")
     var modules: ModuleSelection = .all
 
-    @Option(help: "Keep the K best documents per query (JSON Lines output).")
+    @Option(parsing: .unconditional, help: "Keep the K best documents per query (JSON Lines output).")
     var topK: Int?
 
     @Flag(help: "Add each module's contribution.")
@@ -71,13 +71,13 @@ struct Score: ParsableCommand {
     @Option(help: "Write the result to this file (atomically) instead of standard output.")
     var out: String?
 
-    @Option(help: "Compress each preconditioned query gradient to this rank (faster scoring of many documents).")
+    @Option(parsing: .unconditional, help: "Compress each preconditioned query gradient to this rank (faster scoring of many documents).")
     var queryRank: Int?
 
-    @Option(help: "Documents per forward/backward pass.")
+    @Option(parsing: .unconditional, help: "Documents per forward/backward pass.")
     var batchSize = 8
 
-    @Option(help: "Cut sequences to this many tokens (default: the model's context).")
+    @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).")
     var seqLen: Int?
 
     enum PretrainedPreconditioner: String, ExpressibleByArgument, CaseIterable { case ekfac, none }
@@ -85,6 +85,10 @@ struct Score: ParsableCommand {
     var isMultiStage: Bool { pretrained != nil || finetuned != nil }
 
     func validate() throws {
+        try OptionCheck.positive(topK, "--top-k")
+        try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(queryRank, "--query-rank")
+        try OptionCheck.inRange(seqLen, "--seq-len", 2)
         for value in [damping, dampingFt, dampingPt].compactMap({ $0 }) where Damping(value) == nil {
             throw ValidationError("damping must be \(Damping.syntax), not \(value)")
         }
@@ -98,9 +102,6 @@ struct Score: ParsableCommand {
             return
         }
         if model == nil { throw ValidationError("give --model (single-stage) or --pretrained and --finetuned (multi-stage)") }
-        if let topK, topK < 1 { throw ValidationError("--top-k must be positive") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be positive") }
-        if let queryRank, queryRank < 1 { throw ValidationError("--query-rank must be positive") }
         if method != .gdp && factors == nil { throw ValidationError("--factors is required with --method \(method.rawValue)") }
     }
 

@@ -1,31 +1,10 @@
 import Curvature
+import Experiments
 import Foundation
 import Influence
 import Models
 import Retrieval
 import Tokenization
-
-/// One question traced to the corpus: retrieve candidates, score them with (multi-stage)
-/// influence, keep the ranking and, for the top documents, per-token contributions.
-struct TraceResult {
-    struct Document {
-        let rank: Int
-        let id: String
-        let score: Double
-        let text: String
-        /// (token text, contribution) for the top documents; empty for the rest.
-        let tokens: [(String, Double)]
-    }
-
-    let prompt: String
-    let completion: String
-    let completionWasGenerated: Bool
-    let documents: [Document]
-    let settings: [(String, String)]
-    /// Every scored candidate's score, best first (for the distribution plot).
-    let allScores: [Double]
-    let seconds: Double
-}
 
 struct Tracer {
     enum Retriever: String, CaseIterable { case bm25, knn, both }
@@ -39,6 +18,9 @@ struct Tracer {
     var top = 10
     var highlighted = 10
     var retriever = Retriever.bm25
+    /// Generation of the answer when none is given (see `GreedyAnswer`).
+    var maxNewTokens = 24
+    var stopAtSentenceEnd = true
     var embedder: SentenceEmbedder?
     var settings: [(String, String)] = []
 
@@ -53,10 +35,8 @@ struct Tracer {
         }
         var answer = completion ?? ""
         if completion == nil {
-            let stop = Set([tokenizer.endOfTextTokenId, tokenizer.id(ofToken: "Ċ")].compactMap { $0 })
-            var generated = try finetuned.model.greedyContinuation(of: promptTokens, maxNewTokens: 24, stopTokens: stop)
-            if let last = generated.last, stop.contains(last) { generated.removeLast() }
-            answer = tokenizer.decode(generated)
+            answer = tokenizer.decode(try GreedyAnswer.generate(finetuned, prompt: promptTokens, maxNewTokens: maxNewTokens,
+                                                                stopAtSentenceEnd: stopAtSentenceEnd))
         }
         var completionTokens = tokenizer.encode(answer)
         if completionTokens.isEmpty { throw CommandError("the completion is empty; give --completion") }

@@ -38,40 +38,40 @@ struct Train: ParsableCommand {
     @Option(help: "Output model directory.")
     var out: String
 
-    @Option(help: "Passes over the data.")
+    @Option(parsing: .unconditional, help: "Passes over the data.")
     var epochs = 1
 
-    @Option(help: "Peak learning rate.")
+    @Option(parsing: .unconditional, help: "Peak learning rate.")
     var learningRate = 1e-3
 
-    @Option(help: "Linear warm-up steps before the cosine decay.")
+    @Option(parsing: .unconditional, help: "Linear warm-up steps before the cosine decay.")
     var warmupSteps = 0
 
-    @Option(help: "Sequences per forward/backward pass.")
+    @Option(parsing: .unconditional, help: "Sequences per forward/backward pass.")
     var batchSize = 8
 
-    @Option(help: "Forward/backward passes per optimizer step.")
+    @Option(parsing: .unconditional, help: "Forward/backward passes per optimizer step.")
     var accumulate = 1
 
-    @Option(help: "Largest global gradient norm (0: no clipping).")
+    @Option(parsing: .unconditional, help: "Largest global gradient norm (0: no clipping).")
     var clipNorm = 1.0
 
-    @Option(help: "AdamW's decoupled weight decay.")
+    @Option(parsing: .unconditional, help: "AdamW's decoupled weight decay.")
     var weightDecay = 0.01
 
-    @Option(help: "Seed of the initial weights and the data order.")
+    @Option(parsing: .unconditional, help: "Seed of the initial weights and the data order.")
     var seed: UInt64 = 0
 
-    @Option(help: "Cut sequences to this many tokens (default: the model's context).")
+    @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).")
     var seqLen: Int?
 
-    @Option(help: "Add (α/2)‖θ − θ_from‖² to the loss (needs --from).")
+    @Option(parsing: .unconditional, help: "Add (α/2)‖θ − θ_from‖² to the loss (needs --from).")
     var proximity = 0.0
 
-    @Option(help: "Save a checkpoint every N optimizer steps (0: only at the end).")
+    @Option(parsing: .unconditional, help: "Save a checkpoint every N optimizer steps (0: only at the end).")
     var saveEvery = 0
 
-    @Option(help: "Stop after this optimizer step with a checkpoint; the same command without it continues.")
+    @Option(parsing: .unconditional, help: "Stop after this optimizer step with a checkpoint; the same command without it continues.")
     var maxSteps: Int?
 
     enum TrainingTask: String, ExpressibleByArgument, CaseIterable { case lm, classify }
@@ -88,10 +88,17 @@ struct Train: ParsableCommand {
         if (initConfig == nil) == (from == nil) { throw ValidationError("give exactly one of --init and --from") }
         if initConfig != nil && tokenizer == nil { throw ValidationError("--init needs --tokenizer") }
         if proximity > 0 && from == nil { throw ValidationError("--proximity needs --from (the weights to stay near)") }
-        if epochs < 1 || batchSize < 1 || accumulate < 1 { throw ValidationError("--epochs, --batch-size and --accumulate must be positive") }
-        if !(learningRate > 0) || proximity < 0 || clipNorm < 0 || weightDecay < 0 || saveEvery < 0 {
-            throw ValidationError("rates, norms and intervals must be non-negative")
-        }
+        try OptionCheck.positive(epochs, "--epochs", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(accumulate, "--accumulate", largest: OptionCheck.largestCount)
+        try OptionCheck.inRange(warmupSteps, "--warmup-steps", 0)
+        try OptionCheck.inRange(saveEvery, "--save-every", 0)
+        try OptionCheck.positive(maxSteps, "--max-steps")
+        try OptionCheck.inRange(seqLen, "--seq-len", 2)
+        try OptionCheck.finite(learningRate, "--learning-rate", positive: true)
+        try OptionCheck.finite(clipNorm, "--clip-norm")
+        try OptionCheck.finite(weightDecay, "--weight-decay")
+        try OptionCheck.finite(proximity, "--proximity")
     }
 
     func run() throws {
@@ -208,9 +215,14 @@ struct Train: ParsableCommand {
         let stop = min(trainer.totalSteps, maxSteps ?? trainer.totalSteps)
         while step < stop {
             let end = min(stop, saveEvery > 0 ? (step / saveEvery + 1) * saveEvery : trainer.totalSteps)
-            try trainer.train(from: step, to: end) { progress in
-                bar.update(progress.step, detail: String(format: "loss %.4f  lr %.2e  %.0f tok/s", progress.loss,
-                                                         progress.learningRate, progress.tokensPerSecond))
+            do {
+                try trainer.train(from: step, to: end) { progress in
+                    bar.update(progress.step, detail: String(format: "loss %.4f  lr %.2e  %.0f tok/s", progress.loss,
+                                                             progress.learningRate, progress.tokensPerSecond))
+                }
+            } catch let error as Trainer.DivergedError {
+                bar.end()
+                throw CommandError("\(error); nothing written to \(out)")
             }
             step = end
             if (saveEvery > 0 || step == stop) && step < trainer.totalSteps {
@@ -224,9 +236,14 @@ struct Train: ParsableCommand {
             print("stopped after step \(step) of \(trainer.totalSteps); checkpoint in \(checkpointURL.path); run the same command without --max-steps to continue")
             return
         }
+        // Weights can be finite and still too large to give a finite loss.
+        let finalLoss = meanLoss(model, tokenized.examples)
+        guard finalLoss.isFinite else {
+            throw CommandError("training diverged: the trained model's loss on \(data) is \(finalLoss) (try a lower --learning-rate); nothing written to \(out)")
+        }
         try saveModel(to: outURL)
         try? FileManager.default.removeItem(at: checkpointURL)
-        print("wrote \(outURL.path) (loss on the training data: \(String(format: "%.4f", meanLoss(model, tokenized.examples))))")
+        warn("wrote \(outURL.path) (loss on the training data: \(String(format: "%.4f", finalLoss)))")
     }
 
     /// A classifier on `languageModel`'s backbone: every parameter copied except the

@@ -5,7 +5,7 @@ import Numerics
 
 // Debian's OpenBLAS misdetects some recent CPUs and falls back to slow kernels; restart once
 // with the right ones (see ../shared/NOTES-numerics.md and README "Performance"). One BLAS
-// thread: this tool parallelises at a coarser grain, and on this machine one thread is fastest.
+// thread: on this machine one thread is fastest (the tool itself runs on one thread too).
 BLAS.relaunchWithBestKernelsIfNeeded()
 BLAS.useSingleThread()
 
@@ -18,4 +18,10 @@ struct Influence: ParsableCommand {
     )
 }
 
-Influence.main()
+// As `Influence.main()`, with Foundation's file-system errors turned into one-line messages.
+do {
+    var command = try Influence.parseAsRoot()
+    try command.run()
+} catch {
+    Influence.exit(withError: FileSystemProblem.oneLine(error))
+}

@@ -28,7 +28,7 @@ import Testing
 
         // Damping must be positive; relative damping is written 0.001x.
         for bad in ["0", "-1", "nan", "inf", "0x", "-0.1x", "x"] {
-            try cli.expectFailure(["score", "--model", model, "--factors", path("plain"), "--damping=\(bad)"] + queries, ["damping"])
+            try cli.expectFailure(["score", "--model", model, "--factors", path("plain"), "--damping", bad] + queries, ["damping"])
         }
         func scores(_ extra: [String]) throws -> [[Double]] {
             let result = try succeed(["score", "--model", model, "--factors", path("plain")] + queries + extra)

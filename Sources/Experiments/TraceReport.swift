@@ -3,9 +3,10 @@ import Foundation
 /// The HTML report of a trace: the question and answer, the ranked documents with every token
 /// coloured by its contribution to the score (green raises the answer's probability, red
 /// lowers it), the score distribution as an inline SVG, and every setting. One self-contained
-/// file without scripts.
-enum TraceReport {
-    static func html(_ result: TraceResult) -> String {
+/// file without scripts. `statingTheFact`: texts known to state the traced fact (the demo's
+/// generated world knows them), marked in the ranking.
+public enum TraceReport {
+    public static func html(_ result: TraceResult, statingTheFact: Set<String> = []) -> String {
         var body = """
             <h1>Which training documents taught this answer?</h1>
             <section class="query"><div><span class="label">Prompt</span><pre>\(escape(result.prompt))</pre></div>
@@ -13,11 +14,14 @@ enum TraceReport {
             <h2>Top documents</h2>
             <p class="legend">Each token is coloured by its contribution to the influence score:
             <span class="pos">green</span> tokens make the answer more likely, <span class="neg">red</span> ones less.
-            Hover a token for its value.</p>
+            Hover a token for its value.\(statingTheFact.isEmpty ? "" : " Documents marked <span class=\"states\">states the fact</span> are the sentences that truly state it.")</p>
+            <p class="legend">\(scaleExplanation)</p>
             <ol class="documents">
             """
         for document in result.documents {
-            body += "<li><div class=\"head\"><span class=\"rank\">\(document.rank)</span><span class=\"id\">\(escape(document.id))</span>"
+            let states = statingTheFact.contains(document.text)
+            body += "<li\(states ? " class=\"source\"" : "")><div class=\"head\"><span class=\"rank\">\(document.rank)</span><span class=\"id\">\(escape(document.id))</span>"
+            if states { body += "<span class=\"states\">states the fact</span>" }
             body += "<span class=\"score\">\(String(format: "%.4g", document.score))</span></div>"
             if document.tokens.isEmpty {
                 body += "<p class=\"text\">\(escape(document.text))</p>"
@@ -33,7 +37,7 @@ enum TraceReport {
             }
             body += "</li>\n"
         }
-        body += "</ol>\n<h2>Score distribution</h2>\n" + histogram(result.allScores)
+        body += "</ol>\n<h2>Score distribution</h2>\n" + histogram(result.allScores, top: result.documents.count)
         body += "<h2>Settings</h2><table class=\"settings\">"
         for (key, value) in result.settings + [("time", String(format: "%.2f s", result.seconds))] {
             body += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>"
@@ -52,6 +56,8 @@ enum TraceReport {
             .rank { font-weight: 700; } .id { font-family: monospace; color: #374151; } .score { margin-left: auto; font-family: monospace; }
             .text { margin: .25rem 0; } .tok { border-radius: 3px; white-space: pre-wrap; }
             .pos { background: rgba(22,163,74,.6); padding: 0 .2rem; } .neg { background: rgba(220,38,38,.6); padding: 0 .2rem; }
+            .source { border-left: 4px solid #ca8a04; padding-left: .5rem; }
+            .states { background: #fef3c7; color: #92400e; font-size: .8rem; padding: 0 .4rem; border-radius: 3px; }
             .settings th { text-align: left; padding-right: 1rem; font-weight: 500; color: #4b5563; }
             </style></head><body>
             \(body)
@@ -59,30 +65,54 @@ enum TraceReport {
             """
     }
 
-    /// A histogram of the scores as a small inline SVG.
-    static func histogram(_ scores: [Double]) -> String {
+    /// What the numbers mean, for a reader who sees scores of 10¹³ next to scores of 10⁻³.
+    public static let scaleExplanation = """
+        The score estimates how much training on the document lowered the loss of the answer: \
+        I = ∇f(answer)ᵀ (G + λI)⁻¹ ∇L(document). Its unit is arbitrary — it grows as the damping λ shrinks and with the \
+        size of the gradients — so compare scores only with one another within this trace: their order and sign matter, \
+        their magnitude does not. Positive: the document supports the answer; negative: it works against it.
+        """
+
+    /// A histogram of the scores as a small inline SVG: counts on the vertical axis, the
+    /// score range below, a line at zero, and the range of the `top` best scores shaded.
+    public static func histogram(_ scores: [Double], top: Int = 0) -> String {
         let values = scores.filter(\.isFinite)
         guard let low = values.min(), let high = values.max() else { return "<p>No scores.</p>" }
-        let bins = 30, width = 600.0, height = 120.0
+        let bins = 30, width = 600.0, height = 120.0, left = 40.0
+        func x(_ value: Double) -> Double { left + (high > low ? (value - low) / (high - low) * width : 0) }
         var counts = [Int](repeating: 0, count: bins)
         for value in values {
             let bin = high > low ? min(bins - 1, Int((value - low) / (high - low) * Double(bins))) : 0
             counts[bin] += 1
         }
-        let tallest = Double(counts.max() ?? 1)
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height) + 20)\" role=\"img\" aria-label=\"score histogram\">"
+        let tallest = counts.max() ?? 1
+        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(left + width + 10))\" height=\"\(Int(height) + 40)\" font-size=\"12\" role=\"img\" aria-label=\"score histogram\">"
+        let best = values.sorted(by: >).prefix(top)
+        if let lowest = best.last, let highest = best.first {
+            svg += String(format: "<rect x=\"%.1f\" y=\"0\" width=\"%.1f\" height=\"%.1f\" fill=\"#fef3c7\"><title>top %d</title></rect>",
+                          x(lowest) - 2, max(4, x(highest) - x(lowest) + 4), height, best.count)
+            svg += String(format: "<text x=\"%.1f\" y=\"12\" text-anchor=\"end\" fill=\"#92400e\">top %d →</text>", x(lowest) - 4, best.count)
+        }
         let barWidth = width / Double(bins)
         for (i, count) in counts.enumerated() where count > 0 {
-            let h = Double(count) / tallest * height
+            let h = Double(count) / Double(tallest) * height
             svg += String(format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#2563eb\"><title>%d</title></rect>",
-                          Double(i) * barWidth + 1, height - h, barWidth - 2, h, count)
+                          left + Double(i) * barWidth + 1, height - h, barWidth - 2, h, count)
         }
-        svg += String(format: "<text x=\"0\" y=\"%.0f\" font-size=\"12\">%.3g</text><text x=\"%.0f\" y=\"%.0f\" font-size=\"12\" text-anchor=\"end\">%.3g</text>",
-                      height + 15, low, width, height + 15, high)
-        return svg + "</svg><p>\(values.count) candidates scored.</p>"
+        if low < 0 && high > 0 {
+            svg += String(format: "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"0\" y2=\"%.1f\" stroke=\"#111827\" stroke-dasharray=\"3 2\"/>", x(0), x(0), height + 4)
+            svg += String(format: "<text x=\"%.1f\" y=\"%.0f\" text-anchor=\"middle\">0</text>", x(0), height + 16)
+        }
+        svg += String(format: "<text x=\"%.0f\" y=\"10\" text-anchor=\"end\">%d</text><text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">0</text>",
+                      left - 4, tallest, left - 4, height)
+        svg += String(format: "<text x=\"%.0f\" y=\"%.0f\">%.3g</text><text x=\"%.0f\" y=\"%.0f\" text-anchor=\"end\">%.3g</text>",
+                      left, height + 16, low, left + width, height + 16, high)
+        svg += String(format: "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">influence score (candidates per bar; tallest bar %d)</text>",
+                      left + width / 2, height + 34, tallest)
+        return svg + "</svg><p>\(values.count) candidates scored; the shaded band holds the \(best.count) shown above.</p>"
     }
 
-    static func escape(_ text: String) -> String {
+    public static func escape(_ text: String) -> String {
         var out = ""
         for character in text {
             switch character {
