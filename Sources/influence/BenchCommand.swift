@@ -115,7 +115,7 @@ struct FactTracing: ParsableCommand {
                     svg += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"/>"
                 }
             }
-            svg += "<text x=\"\(x0 + panelWidth / 2)\" y=\"\(top + height + 55)\" text-anchor=\"middle\">damping λ (absolute, then multiples of each block's mean eigenvalue)</text>"
+            svg += "<text x=\"\(x0 + panelWidth / 2)\" y=\"\(top + height + 55)\" text-anchor=\"middle\">damping λ (absolute, then multiples of each module's mean eigenvalue)</text>"
         }
         for (k, method) in methods.enumerated() {
             let y = top + 14.0 * Double(k)
