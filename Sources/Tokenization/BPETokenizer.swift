@@ -126,6 +126,9 @@ public final class BPETokenizer: @unchecked Sendable {
             if let regex = pattern["Regex"] { expression = regex } else if let literal = pattern["String"] {
                 expression = NSRegularExpression.escapedPattern(for: literal)
             } else { throw fail("Split without a pattern") }
+            guard !RegexRisk.repeatsAGroup(expression) else {
+                throw fail("Split pattern \(expression) repeats a group, which can take exponential time; not supported")
+            }
             guard let regex = try? NSRegularExpression(pattern: expression) else { throw fail("Split pattern \(expression) is not a valid regular expression") }
             return (.isolatedSplit(regex), steps[1]["add_prefix_space"] as? Bool ?? false)
         case let other:
