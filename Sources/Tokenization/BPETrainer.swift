@@ -126,10 +126,25 @@ public struct BPETrainer {
             "model": [
                 "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
                 "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-                "vocab": Dictionary(vocabulary.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a }),
+                "vocab": Self.vocabularyPlaceholder,
                 "merges": merges.map { [$0.0, $0.1] },
             ] as [String: Any],
         ]
-        return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        // The vocabulary is written by hand in id order (as Hugging Face writes it): Foundation's
+        // `.sortedKeys` compares keys case-insensitively, so keys such as "S" and "s" that it
+        // deems equal would come out in the dictionary's per-instance hash order, and two runs
+        // on the same corpus would write different bytes.
+        var seen = Set<[UInt8]>()
+        var entries: [String] = []
+        for (id, token) in vocabulary.enumerated() where seen.insert(Array(token.utf8)).inserted {
+            let key = try JSONSerialization.data(withJSONObject: token, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+            entries.append(String(decoding: key, as: UTF8.self) + ":" + String(id))
+        }
+        let text = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+                          as: UTF8.self)
+        let placeholder = "\"" + Self.vocabularyPlaceholder + "\""
+        return Data(text.replacingOccurrences(of: placeholder, with: "{" + entries.joined(separator: ",") + "}").utf8)
     }
+
+    private static let vocabularyPlaceholder = "@@swift-influence: vocabulary in id order@@"
 }
