@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Retrieval
 
@@ -49,6 +50,7 @@ struct Index: ParsableCommand {
         let report = try CorpusIndex.build(from: reader, to: URL(fileURLWithPath: out), windowWords: windowWords,
                                            metadata: ["source": corpus], embedder: embedder) { windows in
             FileHandle.standardError.write(Data("\rindexed \(windows) windows".utf8))
+            FaultInjection.reached("index")
         }
         FileHandle.standardError.write(Data("\n".utf8))
         if report.skippedLines > 0 { warn("skipped \(report.skippedLines) lines that are not valid UTF-8") }
