@@ -126,7 +126,8 @@ public final class CorpusIndex: @unchecked Sendable {
                     entries["embedding_dimension"] = String(embedder.dimension)
                 }
                 entries["format"] = format
-                for (key, value) in entries { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
+                // Sorted, so that the same corpus gives the same file.
+                for (key, value) in entries.sorted(by: { $0.key < $1.key }) { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
             }
             try queue.close()
             if rename(temporary.path, url.path) != 0 { throw CorpusError("\(url.path): cannot move the index into place") }
