@@ -38,7 +38,7 @@ let package = Package(
         // Candidate retrieval: SQLite corpus index (FTS5 BM25) through GRDB; needs libsqlite3-dev.
         .target(
             name: "Retrieval",
-            dependencies: ["Numerics", "Models", "Tokenization", .product(name: "GRDB", package: "GRDB.swift"),
+            dependencies: ["Numerics", "Checkpoints", "Models", "Tokenization", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: optimised),
         // Generated worlds and end-to-end experiments (the demo, benchmarks).

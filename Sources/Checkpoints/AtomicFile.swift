@@ -2,6 +2,8 @@ import Foundation
 
 /// Writes a file so that readers see either the old contents or the complete new contents,
 /// never a half-written file: write a temporary file in the same directory, flush it, rename.
+/// Temporary files left by a killed writer (`.NAME.tmp-PID-…`) are removed by the next write
+/// of the same file.
 public enum AtomicFile {
     /// Writes `data` to `url` atomically.
     public static func write(_ data: Data, to url: URL) throws {
@@ -12,7 +14,9 @@ public enum AtomicFile {
     /// renames it over `url`. On error the temporary file is removed and `url` is untouched.
     public static func write(to url: URL, _ body: (FileHandle) throws -> Void) throws {
         let directory = url.deletingLastPathComponent()
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let prefix = ".\(url.lastPathComponent).tmp-"
+        StaleTemporaryFiles.remove(prefix: prefix, in: directory)
+        let temporary = directory.appendingPathComponent("\(prefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         guard FileManager.default.createFile(atPath: temporary.path, contents: nil) else {
             throw CheckpointError(url, "cannot create a file in \(directory.path)")
         }
@@ -26,6 +30,7 @@ public enum AtomicFile {
                 try? handle.close()
                 throw error
             }
+            FaultInjection.reached("rename:\(url.lastPathComponent)")
             if rename(temporary.path, url.path) != 0 {
                 throw CheckpointError(url, "cannot rename the temporary file into place: \(String(cString: strerror(errno)))")
             }

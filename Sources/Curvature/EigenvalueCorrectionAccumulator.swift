@@ -23,6 +23,14 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
         sums = eigenbases.map { basis in basis.layout.blocks.map { [Double](repeating: 0, count: $0.size * basis.layout.inputSize) } }
     }
 
+    /// Restores sums saved by an earlier run (for resuming within pass 2).
+    public init(eigenbases: [ModuleEigenbasis], sums: [[[Double]]], sequenceCount: Int) {
+        self.eigenbases = eigenbases
+        layoutOfModule = Dictionary(uniqueKeysWithValues: eigenbases.enumerated().map { ($1.layout.moduleIndex, $0) })
+        self.sums = sums
+        self.sequenceCount = sequenceCount
+    }
+
     /// Call before each backward pass with the curvature rows of each counted sequence (the
     /// rows that pass 1 counted); sequences without counted targets are left out.
     public func begin(sequenceRows: [Range<Int>]) {

@@ -34,14 +34,16 @@ public final class FactorFitter {
     /// Forward, sampled labels, backward into `observer` for every batch. Each sequence's
     /// labels come from its own random stream (seeded by pass and example index), so that the
     /// result does not depend on how examples are grouped into batches.
+    /// The pass starts at example `first` (a batch boundary of an earlier run when resuming);
+    /// `afterBatch` gets the index of the next example after every batch.
     private func run(
-        _ examples: [TokenizedExample], pass: Int, begin: (TokenBatch, LossTargets) -> Void,
-        observer: LinearModuleTapObserver, progress: (Progress) -> Void
+        _ examples: [TokenizedExample], pass: Int, from first: Int, begin: (TokenBatch, LossTargets) -> Void,
+        observer: LinearModuleTapObserver, progress: (Progress) -> Void, afterBatch: (Int) throws -> Void
     ) throws {
         let total = examples.reduce(0) { $0 + $1.tokens.count }
-        var done = 0
+        var done = examples.prefix(first).reduce(0) { $0 + $1.tokens.count }
         let V = model.hyperparameters.outputWidth
-        for start in stride(from: 0, to: examples.count, by: batchSize) {
+        for start in stride(from: first, to: examples.count, by: batchSize) {
             let slice = Array(examples[start..<min(start + batchSize, examples.count)])
             let batch = TokenBatch(examples: slice)
             try model.validate(batch)
@@ -61,38 +63,44 @@ public final class FactorFitter {
             model.backward(batch, activations, gradients: nil, observer: observer)
             done += batch.tokenCount
             progress(Progress(pass: pass, tokensDone: done, tokensTotal: total))
+            try afterBatch(start + slice.count)
         }
     }
 
-    /// Pass 1: sums of a aᵀ and g gᵀ.
+    /// Pass 1: sums of a aᵀ and g gᵀ. `resuming` continues saved sums at their next example;
+    /// `checkpoint` gets the sums and the next example after every batch (to save them).
     public func accumulateCovariances(
-        _ examples: [TokenizedExample], progress: (Progress) -> Void = { _ in }
+        _ examples: [TokenizedExample], resuming: (CovarianceAccumulator, nextSequence: Int)? = nil,
+        progress: (Progress) -> Void = { _ in }, checkpoint: (CovarianceAccumulator, Int) throws -> Void = { _, _ in }
     ) throws -> CovarianceAccumulator {
-        let accumulator = CovarianceAccumulator(layouts: layouts)
-        try run(examples, pass: 1, begin: { batch, targets in
+        let accumulator = resuming?.0 ?? CovarianceAccumulator(layouts: layouts)
+        try run(examples, pass: 1, from: resuming?.nextSequence ?? 0, begin: { batch, targets in
             accumulator.begin(countedRows: self.model.covarianceRows(batch, targets: targets),
                               sequences: self.model.countedSequences(batch, targets: targets).count)
-        }, observer: accumulator, progress: progress)
+        }, observer: accumulator, progress: progress, afterBatch: { try checkpoint(accumulator, $0) })
         return accumulator
     }
 
-    /// Eigendecomposition of the averaged covariances.
-    public static func eigenbases(_ covariances: CovarianceAccumulator) throws -> [ModuleEigenbasis] {
+    /// Eigendecomposition of the averaged covariances; `progress` gets each finished module's index.
+    public static func eigenbases(_ covariances: CovarianceAccumulator, progress: (Int) -> Void = { _ in }) throws -> [ModuleEigenbasis] {
         let (inputs, outputs) = covariances.covariances()
         return try covariances.layouts.indices.map { m in
-            try ModuleEigenbasis(layout: covariances.layouts[m], inputCovariance: inputs[m], outputCovariances: outputs[m])
+            defer { progress(m) }
+            return try ModuleEigenbasis(layout: covariances.layouts[m], inputCovariance: inputs[m], outputCovariances: outputs[m])
         }
     }
 
-    /// Pass 2: corrected eigenvalues, averaged over sequences.
+    /// Pass 2: corrected eigenvalues, averaged over sequences; `resuming` and `checkpoint` as
+    /// in pass 1.
     public func correctEigenvalues(
         _ examples: [TokenizedExample], eigenbases: [ModuleEigenbasis], covariances: CovarianceAccumulator,
-        progress: (Progress) -> Void = { _ in }
+        resuming: (EigenvalueCorrectionAccumulator, nextSequence: Int)? = nil, progress: (Progress) -> Void = { _ in },
+        checkpoint: (EigenvalueCorrectionAccumulator, Int) throws -> Void = { _, _ in }
     ) throws -> EKFACFactors {
-        let accumulator = EigenvalueCorrectionAccumulator(eigenbases: eigenbases)
-        try run(examples, pass: 2, begin: { batch, targets in
+        let accumulator = resuming?.0 ?? EigenvalueCorrectionAccumulator(eigenbases: eigenbases)
+        try run(examples, pass: 2, from: resuming?.nextSequence ?? 0, begin: { batch, targets in
             accumulator.begin(sequenceRows: self.model.curvatureRows(batch, targets: targets))
-        }, observer: accumulator, progress: progress)
+        }, observer: accumulator, progress: progress, afterBatch: { try checkpoint(accumulator, $0) })
         let scale = 1 / Double(max(accumulator.sequenceCount, 1))
         return EKFACFactors(
             eigenbases: eigenbases, correctedEigenvalues: accumulator.sums.map { $0.map { $0.map { Float($0 * scale) } } },

@@ -6,10 +6,14 @@ import Numerics
 /// A factors directory (`influence fit --out`):
 ///
 ///     factors.json            manifest: model fingerprint, options, counts, module layouts,
-///                             completed passes, tool version
+///                             completed passes, tool version, and the XXH64 of each file below
+///                             (`files`), checked when the file is read, so that a file from
+///                             another fit is refused rather than mixed in
 ///     covariances.safetensors pass 1: Σ a aᵀ per module and Σ g gᵀ per block (F64, upper
 ///                             triangles), so that an interrupted fit resumes after pass 1
 ///     factors.safetensors     Q_A, Λ_A per module; Q_S, Λ_S and Λ per block
+///     pass1.checkpoint.safetensors, pass2.checkpoint.safetensors
+///                             a pass's Float64 sums so far, while it runs (FactorCheckpoint)
 ///
 /// Tensor names: `<module>.A.eigenvectors`, `<module>.A.eigenvalues`,
 /// `<module>.<block>.S.eigenvectors`, `<module>.<block>.S.eigenvalues`, `<module>.<block>.lambda`.
@@ -57,10 +61,13 @@ public struct FactorManifest: Codable, Sendable, Equatable {
     public var covarianceSequences: Int
     public var correctionSequences: Int
     public var modules: [ModuleLayout]
+    /// File name → `FileDigest` of the files written so far; nil in manifests written before
+    /// digests were recorded.
+    public var files: [String: String]?
 
     public init(toolVersion: String, modelType: String, modelPath: String, modelFingerprint: String, options: Options,
                 passesCompleted: Int, covarianceTokens: Int, covarianceSequences: Int, correctionSequences: Int,
-                modules: [ModuleLayout]) {
+                modules: [ModuleLayout], files: [String: String] = [:]) {
         self.toolVersion = toolVersion
         self.modelType = modelType
         self.modelPath = modelPath
@@ -71,13 +78,14 @@ public struct FactorManifest: Codable, Sendable, Equatable {
         self.covarianceSequences = covarianceSequences
         self.correctionSequences = correctionSequences
         self.modules = modules
+        self.files = files
     }
 
     enum CodingKeys: String, CodingKey {
         case tool, toolVersion = "tool_version", modelType = "model_type", modelPath = "model_path"
         case modelFingerprint = "model_fingerprint", options, passesCompleted = "passes_completed"
         case covarianceTokens = "covariance_tokens", covarianceSequences = "covariance_sequences"
-        case correctionSequences = "correction_sequences", modules
+        case correctionSequences = "correction_sequences", modules, files
     }
 }
 
@@ -106,33 +114,53 @@ public enum FactorStore {
 
     // MARK: Pass 1
 
-    public static func writeCovariances(_ accumulator: CovarianceAccumulator, to directory: URL) throws {
-        var writer = SafeTensorsWriter(metadata: [
+    /// Writes pass 1's sums and records the file's digest in `manifest` (written after it).
+    public static func writeCovariances(_ accumulator: CovarianceAccumulator, to directory: URL, recordingIn manifest: inout FactorManifest) throws {
+        let url = covariancesURL(directory)
+        try writeSums(accumulator, to: url)
+        manifest.files = (manifest.files ?? [:]).merging([url.lastPathComponent: try FileDigest.of(url)]) { $1 }
+    }
+
+    static func writeSums(_ accumulator: CovarianceAccumulator, to url: URL, metadata: [String: String] = [:]) throws {
+        var writer = SafeTensorsWriter(metadata: metadata.merging([
             "tokens": String(accumulator.tokenCount), "sequences": String(accumulator.sequenceCount),
-        ])
+        ]) { $1 })
         for (m, layout) in accumulator.layouts.enumerated() {
             writer.add("\(layout.name).A.sum", shape: [layout.inputSize, layout.inputSize], doubles: accumulator.inputSums[m])
             for (b, block) in layout.blocks.enumerated() {
                 writer.add("\(layout.name).\(block.name).S.sum", shape: [block.size, block.size], doubles: accumulator.outputSums[m][b])
             }
         }
-        try writer.write(to: covariancesURL(directory))
+        try writer.write(to: url)
     }
 
-    public static func readCovariances(layouts: [ModuleLayout], from directory: URL) throws -> CovarianceAccumulator {
+    /// Reads pass 1's sums, checked against the digest `manifest` records for them.
+    public static func readCovariances(layouts: [ModuleLayout], manifest: FactorManifest, from directory: URL) throws -> CovarianceAccumulator {
         let url = covariancesURL(directory)
-        let file = try SafeTensorsFile(url: url)
+        try verify(url, against: manifest, in: directory)
+        return try readSums(layouts: layouts, from: SafeTensorsFile(url: url))
+    }
+
+    static func readSums(layouts: [ModuleLayout], from file: SafeTensorsFile) throws -> CovarianceAccumulator {
+        let url = file.url
         guard let tokens = file.metadata["tokens"].flatMap(Int.init), let sequences = file.metadata["sequences"].flatMap(Int.init) else {
             throw CheckpointError(url, "lacks token and sequence counts")
         }
-        let inputs = try layouts.map { try file.doubles("\($0.name).A.sum") }
-        let outputs = try layouts.map { layout in try layout.blocks.map { try file.doubles("\(layout.name).\($0.name).S.sum") } }
+        let inputs = try layouts.map { try squareSum(file, "\($0.name).A.sum", $0.inputSize) }
+        let outputs = try layouts.map { layout in try layout.blocks.map { try squareSum(file, "\(layout.name).\($0.name).S.sum", $0.size) } }
         return CovarianceAccumulator(layouts: layouts, inputSums: inputs, outputSums: outputs, tokenCount: tokens, sequenceCount: sequences)
+    }
+
+    private static func squareSum(_ file: SafeTensorsFile, _ tensor: String, _ n: Int) throws -> [Double] {
+        let values = try file.doubles(tensor)
+        guard values.count == n * n else { throw CheckpointError(file.url, "tensor \(tensor) has \(values.count) values, expected \(n)²") }
+        return values
     }
 
     // MARK: Factors
 
-    public static func writeFactors(_ factors: EKFACFactors, to directory: URL) throws {
+    /// Writes the factors and records the file's digest in `manifest` (written after it).
+    public static func writeFactors(_ factors: EKFACFactors, to directory: URL, recordingIn manifest: inout FactorManifest) throws {
         var writer = SafeTensorsWriter()
         for (m, basis) in factors.eigenbases.enumerated() {
             let name = basis.layout.name, w = basis.layout.inputSize
@@ -145,7 +173,25 @@ public enum FactorStore {
                 writer.add("\(prefix).lambda", shape: [block.size, w], floats: factors.correctedEigenvalues[m][b])
             }
         }
-        try writer.write(to: factorsURL(directory))
+        let url = factorsURL(directory)
+        try writer.write(to: url)
+        manifest.files = (manifest.files ?? [:]).merging([url.lastPathComponent: try FileDigest.of(url)]) { $1 }
+    }
+
+    /// Checks that `url` is the file `manifest` was written with: a file copied in from another
+    /// fit, or left by an interrupted or concurrent one, is refused. Manifests without digests
+    /// (older versions) are refused too, with a request to refit: their files cannot be checked.
+    public static func verify(_ url: URL, against manifest: FactorManifest, in directory: URL) throws {
+        guard let files = manifest.files else {
+            throw CheckpointError(manifestURL(directory), "written by an older version without file digests; fit again with `influence fit --force`")
+        }
+        guard let expected = files[url.lastPathComponent] else {
+            throw CheckpointError(manifestURL(directory), "records no digest of \(url.lastPathComponent)")
+        }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError(url, "file not found") }
+        guard try FileDigest.of(url) == expected else {
+            throw CheckpointError(url, "does not match the digest in factors.json (copied from another fit?); fit again with `influence fit --force`")
+        }
     }
 
     /// Loads the factors of a finished fit, restricted to the modules `selection` picks.
@@ -155,10 +201,14 @@ public enum FactorStore {
             throw CheckpointError(manifestURL(directory), "the fit is unfinished (\(manifest.passesCompleted) of 2 passes); run `influence fit` again to resume")
         }
         let url = factorsURL(directory)
+        try verify(url, against: manifest, in: directory)
         let file = try SafeTensorsFile(url: url)
         var bases: [ModuleEigenbasis] = []
         var lambdas: [[[Float]]] = []
         for layout in manifest.modules where selection.includes(layout.module) {
+            guard isPlausible(layout) else {
+                throw CheckpointError(manifestURL(directory), "module \(layout.name) has an impossible layout (sizes or block rows)")
+            }
             let name = layout.name, w = layout.inputSize
             func matrix(_ tensor: String, _ n: Int) throws -> Matrix<Float> {
                 let info = try file.require(tensor)
@@ -176,7 +226,8 @@ public enum FactorStore {
                 qS.append(try matrix("\(prefix).S.eigenvectors", block.size))
                 lS.append(try vector("\(prefix).S.eigenvalues", block.size))
                 let lambda = try file.floats("\(prefix).lambda")
-                guard lambda.count == block.size * w else { throw CheckpointError(url, "tensor \(prefix).lambda has the wrong size") }
+                let (size, overflow) = block.size.multipliedReportingOverflow(by: w)
+                guard !overflow, lambda.count == size else { throw CheckpointError(url, "tensor \(prefix).lambda has the wrong size") }
                 guard lambda.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw CheckpointError(url, "tensor \(prefix).lambda has negative or non-finite values") }
                 moduleLambdas.append(lambda)
             }
@@ -190,5 +241,13 @@ public enum FactorStore {
         }
         return (manifest, EKFACFactors(eigenbases: bases, correctedEigenvalues: lambdas, covarianceTokenCount: manifest.covarianceTokens,
                                        covarianceSequenceCount: manifest.covarianceSequences, correctionSequenceCount: manifest.correctionSequences))
+    }
+
+    /// Sizes a manifest can hold before arithmetic on them is safe: every block within the
+    /// module's rows, no width beyond 2²⁴.
+    private static func isPlausible(_ layout: ModuleLayout) -> Bool {
+        let limit = 1 << 24
+        return (1...limit).contains(layout.module.inputSize) && (1...limit).contains(layout.module.outputSize) && !layout.blocks.isEmpty
+            && layout.blocks.allSatisfy { $0.rows.lowerBound >= 0 && $0.rows.upperBound <= layout.module.outputSize && !$0.rows.isEmpty }
     }
 }

@@ -1,10 +1,14 @@
+import Checkpoints
 import Foundation
 import GRDB
 import HeapModule
 import Numerics
 
 /// A corpus in SQLite: every window of every document, an FTS5 table for BM25 search, and
-/// optional sentence embeddings. Built in a temporary file and renamed into place.
+/// optional sentence embeddings. Built in a temporary file (`.NAME.tmp-PID`, removed by the next
+/// build once that process has ended) and renamed into place; the `format` row of `meta` is
+/// written last and marks a complete index, so a partial file (an interrupted build's temporary)
+/// is refused when opened.
 public final class CorpusIndex: @unchecked Sendable {
     public let url: URL
     private let database: DatabaseQueue
@@ -28,17 +32,51 @@ public final class CorpusIndex: @unchecked Sendable {
         configuration.readonly = true
         do {
             database = try DatabaseQueue(path: url.path, configuration: configuration)
-            _ = try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM documents") }
         } catch {
             throw CorpusError("\(url.path): not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
         }
+        let format: DatabaseValue?
+        do {
+            format = try database.read { db in
+                _ = try DatabaseValue.fetchOne(db, sql: "SELECT COUNT(*) FROM documents")
+                return try DatabaseValue.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
+            }
+        } catch {
+            throw CorpusError("\(url.path): not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
+        }
+        guard let format, String.fromDatabaseValue(format) == Self.format else {
+            throw CorpusError("\(url.path): an incomplete corpus index (no completion marker: was its build interrupted?); build it again with `influence index`")
+        }
+    }
+
+    /// A read whose SQLite errors (a corrupt file) become one-line errors naming the index.
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try database.read(body)
+        } catch let error as DatabaseError {
+            throw CorpusError("\(url.path): cannot read the index (\(error.message ?? "SQLite error \(error.resultCode.rawValue)"))")
+        }
+    }
+
+    /// The `format` value of `meta`, written last.
+    static let format = "swift-influence corpus 1"
+
+    /// Column `column` of `row` as a `T`, or a CorpusError for a corrupt index (GRDB's
+    /// subscripts trap on a value of the wrong type).
+    private func value<T: DatabaseValueConvertible>(_ row: Row, _ column: String) throws -> T {
+        guard let value = T.fromDatabaseValue(row[column] as DatabaseValue) else {
+            throw CorpusError("\(url.path): corrupt index (column \(column) holds a value of the wrong type)")
+        }
+        return value
     }
 
     /// Builds an index of `reader`'s documents, windows of at most `windowWords` words.
     /// With an `embedder`, every window's sentence embedding is stored too (for `nearest`).
     public static func build(from reader: CorpusReader, to url: URL, windowWords: Int, metadata: [String: String] = [:],
                              embedder: SentenceEmbedder? = nil, progress: (Int) -> Void = { _ in }) throws -> BuildReport {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
+        let prefix = ".\(url.lastPathComponent).tmp-"
+        StaleTemporaryFiles.remove(prefix: prefix, in: url.deletingLastPathComponent())
+        let temporary = url.deletingLastPathComponent().appendingPathComponent("\(prefix)\(getpid())")
         try? FileManager.default.removeItem(at: temporary)
         var sources = 0, windows = 0
         do {
@@ -87,8 +125,9 @@ public final class CorpusIndex: @unchecked Sendable {
                     entries["embedder"] = embedder.name
                     entries["embedding_dimension"] = String(embedder.dimension)
                 }
-                entries["format"] = "swift-influence corpus 1"
-                for (key, value) in entries { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
+                entries["format"] = format
+                // Sorted, so that the same corpus gives the same file.
+                for (key, value) in entries.sorted(by: { $0.key < $1.key }) { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
             }
             try queue.close()
             if rename(temporary.path, url.path) != 0 { throw CorpusError("\(url.path): cannot move the index into place") }
@@ -102,14 +141,14 @@ public final class CorpusIndex: @unchecked Sendable {
 
     public var metadata: [String: String] {
         (try? database.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { ($0["key"] as String, $0["value"] as String) },
+            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { (try value($0, "key") as String, try value($0, "value") as String) },
                        uniquingKeysWith: { a, _ in a })
         }) ?? [:]
     }
 
     public var count: Int {
-        let value = try? database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM documents") }
-        return (value ?? nil) ?? 0
+        let count = try? database.read { try DatabaseValue.fetchOne($0, sql: "SELECT COUNT(*) FROM documents") }
+        return count.flatMap { $0 }.flatMap(Int.fromDatabaseValue) ?? 0
     }
 
     /// The `limit` best windows for `query` by BM25 (best first; scores are FTS5's, lower is better).
@@ -117,9 +156,9 @@ public final class CorpusIndex: @unchecked Sendable {
         let terms = Self.terms(query)
         guard !terms.isEmpty else { return [] }
         let match = terms.map { "\"\($0)\"" }.joined(separator: " OR ")
-        return try database.read { db in
+        return try read { db in
             try Row.fetchAll(db, sql: "SELECT rowid, bm25(documents_fts) AS score FROM documents_fts WHERE documents_fts MATCH ? ORDER BY score LIMIT ?",
-                             arguments: [match, limit]).map { ($0["rowid"], $0["score"]) }
+                             arguments: [match, limit]).map { (try value($0, "rowid"), try value($0, "score")) }
         }
     }
 
@@ -139,6 +178,7 @@ public final class CorpusIndex: @unchecked Sendable {
         guard let dimension = metadata["embedding_dimension"].flatMap(Int.init) else {
             throw CorpusError("\(url.path): the index has no embeddings (build it with --embedder)")
         }
+        guard (1...65536).contains(dimension) else { throw CorpusError("\(url.path): corrupt index (embedding dimension \(dimension))") }
         guard dimension == query.count else {
             throw CorpusError("\(url.path): embeddings have \(dimension) dimensions, the query \(query.count) (another embedder?)")
         }
@@ -148,18 +188,18 @@ public final class CorpusIndex: @unchecked Sendable {
         let block = 4096
         var matrix = [Float](repeating: 0, count: block * dimension), scores = [Float](repeating: 0, count: block)
         while true {
-            let rows = try database.read { db in
+            let rows = try read { db in
                 try Row.fetchAll(db, sql: "SELECT rowid, vector FROM embeddings WHERE rowid > ? ORDER BY rowid LIMIT ?", arguments: [afterRow, block])
             }
             if rows.isEmpty { break }
             var ids: [Int64] = []
             for (i, row) in rows.enumerated() {
-                let blob: Data = row["vector"]
+                let blob: Data = try value(row, "vector")
                 guard blob.count == dimension * 4 else { throw CorpusError("\(url.path): a stored embedding has the wrong size") }
                 blob.withUnsafeBytes { raw in
                     for j in 0..<dimension { matrix[i * dimension + j] = raw.loadUnaligned(fromByteOffset: 4 * j, as: Float.self) }
                 }
-                ids.append(row["rowid"])
+                ids.append(try value(row, "rowid"))
             }
             matrix.withUnsafeBufferPointer { m in query.withUnsafeBufferPointer { q in scores.withUnsafeMutableBufferPointer { s in
                 Float.gemm(.none, .none, m: rows.count, n: 1, k: dimension, alpha: 1, a: m.baseAddress!, lda: dimension,
@@ -175,11 +215,13 @@ public final class CorpusIndex: @unchecked Sendable {
     }
 
     public func entries(_ rows: [Int64]) throws -> [Entry] {
-        try database.read { db in
+        try read { db in
             try rows.compactMap { row in
                 try Row.fetchOne(db, sql: "SELECT source_id, window, start, end, text FROM documents WHERE rowid = ?", arguments: [row]).map {
-                    Entry(row: row, window: DocumentWindow(sourceId: $0["source_id"], window: $0["window"],
-                                                           byteRange: ($0["start"] as Int)..<($0["end"] as Int), text: $0["text"]))
+                    let start: Int = try value($0, "start"), end: Int = try value($0, "end")
+                    guard start <= end else { throw CorpusError("\(url.path): corrupt index (window \(row) ends before it starts)") }
+                    return Entry(row: row, window: DocumentWindow(sourceId: try value($0, "source_id"), window: try value($0, "window"),
+                                                                  byteRange: start..<end, text: try value($0, "text")))
                 }
             }
         }
@@ -189,7 +231,7 @@ public final class CorpusIndex: @unchecked Sendable {
     public func randomRows(_ count: Int, seed: UInt64) throws -> [Int64] {
         var generator = SeededGenerator(state: seed)
         let total = self.count
-        return (0..<min(count, total)).map { _ in Int64(1 + Int(generator.next() % UInt64(total))) }
+        return (0..<max(0, min(count, total))).map { _ in Int64(1 + Int(generator.next() % UInt64(total))) }
     }
 }
 

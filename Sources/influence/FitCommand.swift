@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Curvature
 import Foundation
 import Models
@@ -12,7 +13,9 @@ struct Fit: ParsableCommand {
             corrected eigenvalues from per-sequence pseudo-gradients with freshly sampled labels. \
             Data lines are {"text": ...} or {"prompt": ..., "completion": ...} (labels sampled at completion positions only; \
             A, S and Λ all use every row up to the last completion token, since attention carries the loss to the prompt). \
-            Run the same command again to resume an interrupted fit.
+            Run the same command again to resume an interrupted fit: it continues from the last checkpoint \
+            of the pass that was running (see --checkpoint-every) and gives the same factors. One fit at a \
+            time may write to an --out directory (a lock file, .lock).
             """)
 
     @Argument(help: "A GPT-NeoX model directory.")
@@ -48,10 +51,14 @@ struct Fit: ParsableCommand {
     @Flag(help: "Discard factors already in --out and fit again.")
     var force = false
 
+    @Option(parsing: .unconditional, help: "Save a pass's progress every this many sequences (default: every 5 minutes).")
+    var checkpointEvery: Int?
+
     func validate() throws {
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
         try OptionCheck.positive(maxSequences, "--max-sequences")
         try OptionCheck.inRange(seqLen, "--seq-len", 2)
+        try OptionCheck.positive(checkpointEvery, "--checkpoint-every")
     }
 
     func run() throws {
@@ -71,6 +78,12 @@ struct Fit: ParsableCommand {
             sequenceLength: sequenceLength, batchSize: batchSize, seed: seed, data: data, dataFingerprint: fileFingerprint(data))
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lock = try DirectoryLock(directory, purpose: "`influence fit`")
+        defer { withExtendedLifetime(lock) {} }
+        if force {
+            try? FileManager.default.removeItem(at: FactorStore.manifestURL(directory))
+            FactorCheckpoint.removeAll(in: directory)
+        }
         var manifest = FactorManifest(
             toolVersion: ToolVersion.current, modelType: h.family.rawValue, modelPath: loaded.directory.path,
             modelFingerprint: model.fingerprint, options: options, passesCompleted: 0, covarianceTokens: 0,
@@ -87,7 +100,7 @@ struct Fit: ParsableCommand {
                 return
             }
             if existing.passesCompleted == 1 {
-                covariances = try FactorStore.readCovariances(layouts: layouts, from: directory)
+                covariances = try FactorStore.readCovariances(layouts: layouts, manifest: existing, from: directory)
                 manifest = existing
                 warn("resuming after pass 1 (\(existing.covarianceTokens) tokens)")
             }
@@ -98,28 +111,44 @@ struct Fit: ParsableCommand {
         let parameterCount = layouts.reduce(0) { $0 + $1.parameterCount }
         warn("fitting \(layouts.count) modules (\(layouts.reduce(0) { $0 + $1.blocks.count }) blocks, \(parameterCount) weights) on \(tokenized.examples.count) sequences, \(totalTokens) tokens")
         if covariances == nil {
+            let run = FactorCheckpoint.runIdentity(manifest, pass: 1)
+            let saved = FactorCheckpoint.readCovariances(layouts: layouts, run: run, from: directory)
+            if let saved { warn("resuming pass 1 at sequence \(saved.nextSequence + 1) of \(tokenized.examples.count)") }
+            let schedule = CheckpointSchedule(every: checkpointEvery, from: saved?.nextSequence ?? 0, total: tokenized.examples.count)
             let bar = ProgressBar("pass 1/2 covariances", total: totalTokens)
-            let accumulator = try fitter.accumulateCovariances(tokenized.examples) { bar.update($0.tokensDone) }
+            let accumulator = try fitter.accumulateCovariances(tokenized.examples, resuming: saved) { bar.update($0.tokensDone) } checkpoint: {
+                if schedule.isDue($1) { try FactorCheckpoint.write($0, nextSequence: $1, run: run, to: directory) }
+                FaultInjection.reached("pass1")
+            }
             bar.finish()
-            try FactorStore.writeCovariances(accumulator, to: directory)
+            try FactorStore.writeCovariances(accumulator, to: directory, recordingIn: &manifest)
             manifest.passesCompleted = 1
             manifest.covarianceTokens = accumulator.tokenCount
             manifest.covarianceSequences = accumulator.sequenceCount
             try FactorStore.writeManifest(manifest, to: directory)
+            FactorCheckpoint.removeAll(in: directory)
             covariances = accumulator
         }
         let start = Date()
-        let eigenbases = try FactorFitter.eigenbases(covariances!)
+        let eigenbases = try FactorFitter.eigenbases(covariances!) { _ in FaultInjection.reached("eigen") }
         warn(String(format: "eigendecomposition: %.2f s", Date().timeIntervalSince(start)))
+        let run = FactorCheckpoint.runIdentity(manifest, pass: 2)
+        let saved = FactorCheckpoint.readCorrections(eigenbases: eigenbases, run: run, from: directory)
+        if let saved { warn("resuming pass 2 at sequence \(saved.nextSequence + 1) of \(tokenized.examples.count)") }
+        let schedule = CheckpointSchedule(every: checkpointEvery, from: saved?.nextSequence ?? 0, total: tokenized.examples.count)
         let bar = ProgressBar("pass 2/2 eigenvalues ", total: totalTokens)
-        let factors = try fitter.correctEigenvalues(tokenized.examples, eigenbases: eigenbases, covariances: covariances!) {
+        let factors = try fitter.correctEigenvalues(tokenized.examples, eigenbases: eigenbases, covariances: covariances!, resuming: saved) {
             bar.update($0.tokensDone)
+        } checkpoint: {
+            if schedule.isDue($1) { try FactorCheckpoint.write($0, nextSequence: $1, run: run, to: directory) }
+            FaultInjection.reached("pass2")
         }
         bar.finish()
-        try FactorStore.writeFactors(factors, to: directory)
+        try FactorStore.writeFactors(factors, to: directory, recordingIn: &manifest)
         manifest.passesCompleted = 2
         manifest.correctionSequences = factors.correctionSequenceCount
         try FactorStore.writeManifest(manifest, to: directory)
+        FactorCheckpoint.removeAll(in: directory)
         warn("wrote \(FactorStore.factorsURL(directory).path) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(manifest.correctionSequences) sequences)")
     }
 }
@@ -127,3 +156,25 @@ struct Fit: ParsableCommand {
 extension ModuleSelection: ExpressibleByArgument {}
 extension AttentionBlocks: ExpressibleByArgument {}
 extension PreconditionerMethod: ExpressibleByArgument {}
+
+/// When a fit saves a pass's progress: every `every` sequences, or every five minutes without
+/// it; never after the last batch (the pass's own file follows at once).
+final class CheckpointSchedule {
+    private let every: Int?
+    private let total: Int
+    private var lastSequence: Int
+    private var lastTime = Date()
+
+    init(every: Int?, from first: Int, total: Int) {
+        self.every = every
+        self.total = total
+        lastSequence = first
+    }
+
+    func isDue(_ nextSequence: Int) -> Bool {
+        guard nextSequence < total else { return false }
+        let due = every.map { nextSequence - lastSequence >= $0 } ?? (Date().timeIntervalSince(lastTime) >= 300)
+        if due { (lastSequence, lastTime) = (nextSequence, Date()) }
+        return due
+    }
+}

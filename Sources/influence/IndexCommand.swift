@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Retrieval
 
@@ -58,7 +59,10 @@ struct Index: ParsableCommand {
         let report: CorpusIndex.BuildReport
         do {
             report = try CorpusIndex.build(from: reader, to: URL(fileURLWithPath: out), windowWords: windowWords,
-                                           metadata: ["source": corpus], embedder: embedder) { bar.update($0) }
+                                           metadata: ["source": corpus], embedder: embedder) { windows in
+                bar.update(windows)
+                FaultInjection.reached("index")
+            }
         } catch {
             bar.end()
             throw error

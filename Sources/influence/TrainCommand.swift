@@ -219,6 +219,7 @@ struct Train: ParsableCommand {
                 try trainer.train(from: step, to: end) { progress in
                     bar.update(progress.step, detail: String(format: "loss %.4f  lr %.2e  %.0f tok/s", progress.loss,
                                                              progress.learningRate, progress.tokensPerSecond))
+                    FaultInjection.reached("train")
                 }
             } catch let error as Trainer.DivergedError {
                 bar.end()
@@ -226,6 +227,9 @@ struct Train: ParsableCommand {
             }
             step = end
             if (saveEvery > 0 || step == stop) && step < trainer.totalSteps {
+                // run.txt goes last and marks a complete checkpoint: killed while the weights
+                // are newer than the optimizer state, the run restarts instead of mixing them.
+                try? FileManager.default.removeItem(at: runURL)
                 try saveModel(to: checkpointURL)
                 try TrainingState(trainer: trainer, nextStep: step).write(to: stateURL)
                 try AtomicFile.write(Data(runDescription.utf8), to: runURL)
