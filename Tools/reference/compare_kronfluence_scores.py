@@ -17,10 +17,9 @@ import sys
 import tempfile
 
 import torch
-import torch.nn.functional as F
 from kronfluence.analyzer import Analyzer, prepare_model
 from kronfluence.arguments import FactorArguments, ScoreArguments
-from kronfluence.task import Task
+from kronfluence_task import LM, Items
 from tokenizers import Tokenizer
 from transformers import GPTNeoXForCausalLM
 
@@ -40,49 +39,16 @@ def spearman(a, b):
     ra, rb = ra - ra.mean(), rb - rb.mean()
     return float((ra * rb).sum() / (ra.norm() * rb.norm()))
 
-
-class Items(torch.utils.data.Dataset):
-    def __init__(self, records, tokenizer):
-        self.items = []
-        for r in records:
-            if "text" in r:
-                ids, prompt = tokenizer.encode(r["text"]).ids, 0
-            else:
-                p = tokenizer.encode(r["prompt"]).ids
-                ids, prompt = p + tokenizer.encode(r["completion"]).ids, len(p)
-            labels = list(ids)
-            for i in range(max(prompt, 1)):
-                labels[i] = -100
-            self.items.append((torch.tensor(ids), torch.tensor(labels)))
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.items[i][0], "labels": self.items[i][1]}
-
-
-class LM(Task):
-    def compute_train_loss(self, batch, model, sample=False):
-        logits = model(input_ids=batch["input_ids"]).logits[:, :-1].float()
-        flat = logits.reshape(-1, logits.size(-1))
-        labels = batch["labels"][:, 1:].reshape(-1)
-        if sample:
-            with torch.no_grad():
-                sampled = torch.multinomial(F.softmax(flat, -1), 1).flatten()
-                labels = torch.where(labels == -100, labels, sampled)
-        return F.cross_entropy(flat, labels, ignore_index=-100, reduction="sum")
-
-    def compute_measurement(self, batch, model):
-        logits = model(input_ids=batch["input_ids"]).logits[:, :-1].float()
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1), ignore_index=-100, reduction="sum")
-
-    def get_influence_tracked_modules(self):
-        return [n for n, m in self.model.named_modules()
-                if isinstance(m, torch.nn.Linear) and n.split(".")[-1] in ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")]
-
-    def get_attention_mask(self, batch):
-        return None
+def tokenized(records, tokenizer):
+    """(tokens, prompt length) per record, tokenised as DESIGN §8 says."""
+    pairs = []
+    for r in records:
+        if "text" in r:
+            pairs.append((tokenizer.encode(r["text"]).ids, 0))
+        else:
+            prompt = tokenizer.encode(r["prompt"]).ids
+            pairs.append((prompt + tokenizer.encode(r["completion"]).ids, len(prompt)))
+    return pairs
 
 
 def kronfluence_scores(model_dir, fit, queries, train, seed, directory):
@@ -93,10 +59,10 @@ def kronfluence_scores(model_dir, fit, queries, train, seed, directory):
     task.model = model
     model = prepare_model(model, task)
     analyzer = Analyzer(analysis_name=f"cmp{seed}", model=model, task=task, cpu=True, output_dir=directory, disable_tqdm=True)
-    analyzer.fit_all_factors(factors_name="f", dataset=Items(read(fit), tokenizer), per_device_batch_size=1,
+    analyzer.fit_all_factors(factors_name="f", dataset=Items(tokenized(read(fit), tokenizer)), per_device_batch_size=1,
                              factor_args=FactorArguments(strategy="ekfac"), overwrite_output_dir=True)
-    analyzer.compute_pairwise_scores(scores_name="s", factors_name="f", query_dataset=Items(read(queries), tokenizer),
-                                     train_dataset=Items(read(train), tokenizer), per_device_query_batch_size=1,
+    analyzer.compute_pairwise_scores(scores_name="s", factors_name="f", query_dataset=Items(tokenized(read(queries), tokenizer)),
+                                     train_dataset=Items(tokenized(read(train), tokenizer)), per_device_query_batch_size=1,
                                      per_device_train_batch_size=1, score_args=ScoreArguments(damping_factor=None),
                                      overwrite_output_dir=True)
     return analyzer.load_pairwise_scores("s")["all_modules"].double().tolist()

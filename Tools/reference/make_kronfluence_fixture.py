@@ -22,10 +22,9 @@ import os
 import tempfile
 
 import torch
-import torch.nn.functional as F
 from kronfluence.analyzer import Analyzer, prepare_model
 from kronfluence.arguments import FactorArguments, ScoreArguments
-from kronfluence.task import Task
+from kronfluence_task import MODULES, LM, Items
 from safetensors.torch import save_file
 from transformers import GPTNeoXConfig, GPTNeoXForCausalLM
 
@@ -33,7 +32,6 @@ torch.set_num_threads(1)
 logging.disable(logging.WARNING)
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "InfluenceTests", "Fixtures", "kronfluence")
 DAMPING = 1e-3
-MODULES = ("query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h")
 
 
 def spearman(a, b):
@@ -46,48 +44,6 @@ def spearman(a, b):
 def random_sequences(generator, count, lengths, vocabulary):
     return [torch.randint(0, vocabulary, (int(torch.randint(lengths[0], lengths[1] + 1, (1,), generator=generator)),),
                           generator=generator).tolist() for _ in range(count)]
-
-
-class Items(torch.utils.data.Dataset):
-    """(tokens, prompt length) pairs; targets before the prompt's end are not counted."""
-
-    def __init__(self, items):
-        self.items = []
-        for ids, prompt in items:
-            labels = list(ids)
-            for i in range(max(prompt, 1)):
-                labels[i] = -100
-            self.items.append((torch.tensor(ids), torch.tensor(labels)))
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        return {"input_ids": self.items[i][0], "labels": self.items[i][1]}
-
-
-class LM(Task):
-    def compute_train_loss(self, batch, model, sample=False):
-        logits = model(input_ids=batch["input_ids"]).logits[:, :-1].float()
-        flat = logits.reshape(-1, logits.size(-1))
-        labels = batch["labels"][:, 1:].reshape(-1)
-        if sample:
-            with torch.no_grad():
-                sampled = torch.multinomial(F.softmax(flat, -1), 1).flatten()
-                labels = torch.where(labels == -100, labels, sampled)
-        return F.cross_entropy(flat, labels, ignore_index=-100, reduction="sum")
-
-    def compute_measurement(self, batch, model):
-        logits = model(input_ids=batch["input_ids"]).logits[:, :-1].float()
-        return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["labels"][:, 1:].reshape(-1), ignore_index=-100,
-                               reduction="sum")
-
-    def get_influence_tracked_modules(self):
-        return [n for n, m in self.model.named_modules() if isinstance(m, torch.nn.Linear) and n.split(".")[-1] in MODULES]
-
-    def get_attention_mask(self, batch):
-        return None
-
 
 def kronfluence(model_dir, fit, queries, train, seed, directory):
     torch.manual_seed(seed)
