@@ -13,12 +13,20 @@ import Testing
         try FileManager.default.createDirectory(at: elsewhere, withIntermediateDirectories: true)
         // Not a real model: loading it fails, with an error that shows it was found.
         try Data().write(to: model.appendingPathComponent("model.safetensors"))
+        // The executable under a path with no `.influence-models/` above it (the repository may
+        // hold the real model there, which is searched first): a hard link, or a copy.
+        let bin = directory.appendingPathComponent("bin"), executable = bin.appendingPathComponent("influence")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        if link(CommandLineTests.executable.path, executable.path) != 0 {
+            try FileManager.default.copyItem(at: CommandLineTests.executable, to: executable)
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["HOME"] = home.path
         environment["INFLUENCE_EMBEDDER_PATH"] = nil
         environment["XDG_CACHE_HOME"] = nil
         let outcome = try ProcessOutcome.run(["index", "\(CommandLineTests.data)/train.jsonl", "--out", directory.appendingPathComponent("i.sqlite").path,
-                                              "--embedder", "minilm"], environment: environment, in: elsewhere)
+                                              "--embedder", "minilm"], environment: environment, in: elsewhere,
+                                             executable: executable)
         #expect(outcome.isClean && outcome.status != 0)
         #expect(outcome.standardError.contains(model.path), "\(outcome.standardError)")
     }

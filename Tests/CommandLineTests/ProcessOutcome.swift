@@ -22,9 +22,9 @@ struct ProcessOutcome {
     var isClean: Bool { exitedNormally && !timedOut && !standardError.contains("Fatal error") }
 
     static func run(_ arguments: [String], timeLimit: TimeInterval = 300, environment: [String: String]? = nil,
-                    in directory: URL? = nil) throws -> ProcessOutcome {
+                    in directory: URL? = nil, executable: URL = CommandLineTests.executable) throws -> ProcessOutcome {
         let process = Process()
-        process.executableURL = CommandLineTests.executable
+        process.executableURL = executable
         process.arguments = arguments
         if let environment { process.environment = environment }
         if let directory { process.currentDirectoryURL = directory }
