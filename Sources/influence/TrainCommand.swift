@@ -156,10 +156,7 @@ struct Train: ParsableCommand {
             if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { url.appendPathComponent("tokenizer.json") }
             tokenizerURL = url
         }
-        let bpe = try BPETokenizer(contentsOf: tokenizerURL)
-        if bpe.vocabularySize > model.hyperparameters.vocabularySize {
-            throw CommandError("\(tokenizerURL.path): tokenizer has \(bpe.vocabularySize) tokens but the model's vocabulary is \(model.hyperparameters.vocabularySize)")
-        }
+        let bpe = try BPETokenizer(contentsOf: tokenizerURL, modelVocabularySize: model.hyperparameters.vocabularySize)
         if let eot = bpe.endOfTextTokenId { extraConfig = ["bos_token_id": eot, "eos_token_id": eot] }
         if let classLabels {
             extraConfig["id2label"] = Dictionary(uniqueKeysWithValues: classLabels.enumerated().map { (String($0), $1) })
