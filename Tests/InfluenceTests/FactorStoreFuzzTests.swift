@@ -9,7 +9,8 @@ import Testing
 /// the digest re-bound so the parser sees them): every case ends in factors or a
 /// CheckpointError naming a file, never a trap or a hang.
 @Suite struct FactorStoreFuzzTests {
-    static let cases = 2000
+    /// More on demand: `FACTORS_FUZZ_CASES=100000 swift test -c release --filter FactorStoreFuzzTests` (Tools/fuzz does it).
+    static let cases = Int(ProcessInfo.processInfo.environment["FACTORS_FUZZ_CASES"] ?? "") ?? 2000
 
     @Test func mutatedFactorFilesGiveFactorsOrTypedErrors() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fuzz-factors-\(UUID().uuidString)")

@@ -45,7 +45,8 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: live.path) && FileManager.default.fileExists(atPath: other.path))
     }
 
-    static let cases = 1500
+    /// More on demand: `INDEX_FUZZ_CASES=100000 swift test -c release --filter CorpusIndexFaultTests` (Tools/fuzz does it).
+    static let cases = Int(ProcessInfo.processInfo.environment["INDEX_FUZZ_CASES"] ?? "") ?? 1500
 
     /// Seeded byte mutations of a small index (bit flips, overwritten and zeroed runs,
     /// truncation): opening and searching ends in results or a CorpusError.
