@@ -28,9 +28,21 @@ struct Demo: ParsableCommand {
         try OptionCheck.positive(epochs, "--epochs", largest: 100_000)
     }
 
+    /// Bumped whenever a cached stage's files change meaning or format.
+    static let cacheVersion = "2"
+
     func run() throws {
         let root = URL(fileURLWithPath: workdir).appendingPathComponent("seed-\(seed)")
+        // A cache made by another version may hold files this one refuses (factors without file
+        // digests, an index without its completion marker) or would make differently: start over.
+        let versionFile = root.appendingPathComponent("cache-version")
+        if FileManager.default.fileExists(atPath: root.path),
+           (try? String(contentsOf: versionFile, encoding: .utf8)) != Self.cacheVersion {
+            warn("note: \(root.path) was made by another version; rebuilding it")
+            try FileManager.default.removeItem(at: root)
+        }
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try AtomicOutput.write(Self.cacheVersion, to: versionFile.path)
         func path(_ name: String) -> String { root.appendingPathComponent(name).path }
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
         func stage(_ title: String) { warn("\n== \(title)") }

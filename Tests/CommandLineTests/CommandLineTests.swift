@@ -274,6 +274,15 @@ import Testing
         try expectFailure(common + ["--prompt", "Where?", "--retriever", "knn"], ["no embeddings"])
         try expectFailure(common.map { $0 == "\(w)/factors-pretrained" ? "\(w)/factors-finetuned" : $0 } + ["--prompt", "Where?"],
                           ["another model"])
+
+        // A cache left by another version (no cache-version file, factors this version refuses)
+        // is rebuilt, not reported as broken factors.
+        try FileManager.default.removeItem(atPath: "\(w)/cache-version")
+        try "{}".write(toFile: "\(w)/factors-finetuned/factors.json", atomically: true, encoding: .utf8)
+        let rebuilt = try Self.run(["demo", "--workdir", directory.path])
+        #expect(rebuilt.status == 0, "\(rebuilt.standardError)")
+        #expect(rebuilt.standardError.contains("rebuilding"))
+        #expect(trace(rebuilt.standardOutput) == trace(first.standardOutput))
     }
 
     /// `bench fact-tracing --quick` as a smoke test: the pipeline runs, writes its three files,
