@@ -66,7 +66,7 @@ let package = Package(
         .testTarget(
             name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], swiftSettings: optimised),
         .testTarget(
-            name: "TrainingTests", dependencies: ["Training", "Models", "Checkpoints", "Numerics", "Fuzzing"],
+            name: "TrainingTests", dependencies: ["Training", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(
             name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],

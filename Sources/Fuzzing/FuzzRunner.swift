@@ -43,7 +43,7 @@ public struct FuzzRunner {
         }
     }
 
-    public enum Outcome: Equatable { case success, error(String) }
+    public enum Outcome: Equatable { case success, error(String), violation(String) }
 
     /// Runs one case, returning what it did and how long it took.
     public func run(case number: Int) -> (outcome: Outcome, seconds: TimeInterval) {
@@ -53,6 +53,8 @@ public struct FuzzRunner {
         do {
             try target.body(input)
             outcome = .success
+        } catch let violation as FuzzContractViolation {
+            outcome = .violation("\(violation)")
         } catch {
             outcome = .error("\(error)")
         }
@@ -84,6 +86,8 @@ public struct FuzzReport: Sendable {
     public var crashes: [Int] = []
     /// Seed cases that did not succeed, with their errors.
     public var failedSeeds: [String] = []
+    /// Cases whose body reported a `FuzzContractViolation`, with it.
+    public var violations: [String] = []
     public var slowestCase: (number: Int, seconds: TimeInterval) = (0, 0)
 
     public init(target: String) { self.target = target }
@@ -95,6 +99,8 @@ public struct FuzzReport: Sendable {
         case .error(let message):
             errors += 1
             if isSeed { failedSeeds.append("case \(number): \(message)") }
+        case .violation(let message):
+            violations.append("case \(number): \(message)")
         }
         if seconds > hangBudget { hangs.append(number) }
         if seconds > slowestCase.seconds { slowestCase = (number, seconds) }
@@ -108,12 +114,14 @@ public struct FuzzReport: Sendable {
         hangs += other.hangs
         crashes += other.crashes
         failedSeeds += other.failedSeeds
+        violations += other.violations
         if other.slowestCase.seconds > slowestCase.seconds { slowestCase = other.slowestCase }
     }
 
     public var summary: String {
         "\(target): cases \(cases), successes \(successes), errors \(errors), hangs \(hangs.count), crashes \(crashes.count)"
             + (hangs.isEmpty ? "" : " (hang cases \(hangs.prefix(20).map(String.init).joined(separator: ", ")))")
+            + (violations.isEmpty ? "" : ", contract violations \(violations.count)")
             + (crashes.isEmpty ? "" : " (crash cases \(crashes.prefix(20).map(String.init).joined(separator: ", ")))")
             + String(format: "; slowest case %d took %.3f s", slowestCase.number, slowestCase.seconds)
     }

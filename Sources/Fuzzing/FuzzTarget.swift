@@ -30,6 +30,10 @@ public struct FuzzTarget: Sendable {
     }
 }
 
+/// An error a target's body throws when the parser broke its own contract (an error of the
+/// wrong type or form): the runner reports it as a violation, not as an acceptable error.
+public protocol FuzzContractViolation: Error {}
+
 /// A scratch directory per process for bodies that must go through the file system.
 public enum FuzzScratch {
     public static let directory: URL = {

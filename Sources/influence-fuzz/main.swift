@@ -77,7 +77,7 @@ func runInProcess(_ runner: FuzzRunner, _ cases: Range<Int>, progressPath: Strin
         log.write(Data("start \(number)\n".utf8))
         let partial = runner.run(cases: number..<number + 1)
         report.merge(partial)
-        log.write(Data("done \(number) \(partial.successes) \(partial.hangs.count) \(partial.slowestCase.seconds)\n".utf8))
+        log.write(Data("done \(number) \(partial.successes) \(partial.hangs.count) \(partial.slowestCase.seconds) \(partial.violations.count)\n".utf8))
     }
     return report
 }
@@ -116,11 +116,12 @@ func runIsolated(_ runner: FuzzRunner, _ options: Options) throws -> FuzzReport 
         for line in lines {
             let fields = line.split(separator: " ")
             if fields.first == "start" { lastStarted = Int(fields[1]) }
-            if fields.first == "done", fields.count == 5, let number = Int(fields[1]), let seconds = Double(fields[4]) {
+            if fields.first == "done", fields.count == 6, let number = Int(fields[1]), let seconds = Double(fields[4]) {
                 report.cases += 1
                 if seconds > report.slowestCase.seconds { report.slowestCase = (number, seconds) }
                 if fields[2] == "1" { report.successes += 1 } else { report.errors += 1 }
                 if fields[3] == "1" { report.hangs.append(number) }
+                if fields[5] == "1" { report.violations.append("case \(number) (replay it to see the violation)") }
                 lastStarted = nil
             }
         }
@@ -163,7 +164,8 @@ for target in options.targets {
     if options.progressPath == nil {
         print(report.summary)
         for seed in report.failedSeeds { print("  seed input failed: \(seed)") }
-        clean = clean && report.hangs.isEmpty && report.crashes.isEmpty && report.failedSeeds.isEmpty
+        for violation in report.violations.prefix(20) { print("  contract violation: \(violation)") }
+        clean = clean && report.hangs.isEmpty && report.crashes.isEmpty && report.failedSeeds.isEmpty && report.violations.isEmpty
     }
 }
 exit(clean ? 0 : 1)

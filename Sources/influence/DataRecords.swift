@@ -1,4 +1,5 @@
 import Foundation
+import Curvature
 import Models
 import Tokenization
 
@@ -84,10 +85,8 @@ func tokenizeRecords(_ records: [DataRecord], tokenizer: BPETokenizer, contextLe
     return result
 }
 
-/// FNV-1a of a file's bytes, to record which data factors were fitted on.
+/// The digest of a file's bytes (the one factors use for their own files), to record which
+/// data factors were fitted on and which data a training run reads.
 func fileFingerprint(_ path: String) -> String {
-    guard let data = FileManager.default.contents(atPath: path) else { return "missing" }
-    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for byte in data { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-    return String(hash, radix: 16)
+    (try? FileDigest.of(URL(fileURLWithPath: path))) ?? "missing"
 }

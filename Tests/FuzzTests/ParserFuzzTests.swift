@@ -18,6 +18,7 @@ import Testing
         let report = runner.run(cases: 0..<Self.cases)
         #expect(report.failedSeeds.isEmpty, "\(report.failedSeeds)")
         #expect(report.hangs.isEmpty, "\(report.summary)")
+        #expect(report.violations.isEmpty, "\(report.violations.prefix(5))")
         #expect(report.cases == Self.cases && report.successes + report.errors == report.cases)
         // Mutations that never get past the parser would test little: some cases must succeed
         // beyond the seeds, and many must fail.

@@ -5,7 +5,7 @@ import Models
 extension FuzzTarget {
     /// JSON Lines data files ({"id", "text"}, {"prompt", "completion"}, {"text", "label"}) as
     /// every command reads them: records, or a `JSONLinesError` naming the line. Any other
-    /// error is rethrown as a failure of the typed-error contract.
+    /// error is reported as a violation of the typed-error contract.
     public static let jsonLines = FuzzTarget(name: "jsonl", format: .json, seeds: {
         JSONLinesFuzzing.seeds.map { Data($0.utf8) }
     }, body: { data in
@@ -24,7 +24,7 @@ extension FuzzTarget {
 
 public enum JSONLinesFuzzing {
     /// An outcome the reader promised never to produce.
-    public struct ContractViolation: Error, CustomStringConvertible {
+    public struct ContractViolation: FuzzContractViolation, CustomStringConvertible {
         public let description: String
     }
 
