@@ -28,7 +28,7 @@ let package = Package(
         .target(
             name: "Tokenization", dependencies: [.product(name: "HeapModule", package: "swift-collections")],
             swiftSettings: optimised),
-        .target(name: "Models", dependencies: ["Numerics", "Checkpoints"], swiftSettings: optimised),
+        .target(name: "Models", dependencies: ["Numerics", "Checkpoints", "Tokenization"], swiftSettings: optimised),
         .target(name: "Training", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(

@@ -5,6 +5,15 @@ import Foundation
 /// Temporary files left by a killed writer (`.NAME.tmp-PID-…`) are removed by the next write
 /// of the same file.
 public enum AtomicFile {
+    /// Writes `text` to the file at `path` atomically; a file-system failure is one line naming it.
+    public static func write(_ text: String, toPath path: String) throws {
+        do {
+            try write(Data(text.utf8), to: URL(fileURLWithPath: path))
+        } catch {
+            throw FileSystemProblem.oneLine(error, path: path)
+        }
+    }
+
     /// Writes `data` to `url` atomically.
     public static func write(_ data: Data, to url: URL) throws {
         try write(to: url) { handle in try handle.write(contentsOf: data) }

@@ -68,17 +68,17 @@ public enum FactorCompatibility {
     }
 }
 
-extension Preconditioner {
+extension PreconditionerMethod {
     /// Loads the factors in `directory` for `model`, checks them with `FactorCompatibility`, and
-    /// builds the preconditioner: what every command that preconditions a gradient calls.
-    public static func load(
+    /// builds this method's preconditioner: what every command that preconditions a gradient calls.
+    public func load(
         _ directory: URL, for model: GPTNeoXModel, modelPath: String, selection: ModuleSelection = .all,
-        method: PreconditionerMethod, damping: Damping, scope: DampingScope = .module,
+        damping: Damping, scope: DampingScope = .module,
         role: String = "the", otherFingerprint: String? = nil
     ) throws -> (manifest: FactorManifest, preconditioner: Preconditioner) {
         let (manifest, factors) = try FactorStore.readFactors(directory, selection: selection)
         try FactorCompatibility.check(manifest, factors, model: model, modelPath: modelPath, directory: directory, role: role,
                                       otherFingerprint: otherFingerprint)
-        return (manifest, Preconditioner(factors: factors, method: method, damping: damping, scope: scope))
+        return (manifest, preconditioner(factors: factors, damping: damping, scope: scope))
     }
 }

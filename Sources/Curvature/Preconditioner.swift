@@ -1,6 +1,17 @@
 import Numerics
 
-/// Which curvature approximation preconditions a gradient.
+/// An approximation of (G + λI)⁻¹ applied to module gradients (DESIGN §4): the strategy that
+/// turns a gradient dot product into an influence score. Gradient dot product, K-FAC and
+/// EK-FAC are types behind this protocol; scoring code only calls `apply`.
+public protocol Preconditioner: AnyObject {
+    /// The modules it covers, in order: `apply(module: m, …)` takes module `layouts[m]`.
+    var layouts: [ModuleLayout] { get }
+    /// Replaces the gradient (outputSize × inputSize, row-major) of module `m` by its
+    /// preconditioned version, in place.
+    func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>)
+}
+
+/// Which curvature approximation preconditions a gradient (the `--method` of `score`).
 public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     /// Eigenvalue-corrected K-FAC: Λ fitted in the Kronecker eigenbasis (pass 2).
     case ekfac
@@ -8,103 +19,95 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     case kfac
     /// Gradient dot product: no preconditioner.
     case gdp
-}
 
-/// The damping λ added to the curvature: always positive, so (G + λI) is invertible.
-public enum Damping: Sendable, Equatable, CustomStringConvertible {
-    /// λ itself.
-    case absolute(Double)
-    /// 0.1 × the mean eigenvalue (Grosse et al.); the same as `relative(0.1)`.
-    case automatic
-    /// A multiple of the mean eigenvalue, written `0.001x` on the command line.
-    case relative(Double)
+    /// Whether the method reads fitted factors (GDP needs none).
+    public var needsFactors: Bool { self != .gdp }
 
-    /// Parses `auto`, a positive number (absolute), or a positive number followed by `x`
-    /// (relative). Zero, negative and non-finite values are refused: λ = 0 turns a zero
-    /// eigenvalue into a division by zero and scores into ∞ or NaN.
-    public init?(_ text: String) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if trimmed == "auto" { self = .automatic; return }
-        let isRelative = trimmed.hasSuffix("x") || trimmed.hasSuffix("×")
-        guard let value = Double(isRelative ? String(trimmed.dropLast()) : trimmed), value > 0, value.isFinite else { return nil }
-        self = isRelative ? .relative(value) : .absolute(value)
-    }
-
-    /// What the command line accepts, for error messages.
-    public static let syntax = "a positive number (absolute λ), a positive multiple of the mean eigenvalue such as 0.001x, or auto (0.1x)"
-
-    /// The multiple of the mean eigenvalue, or nil for an absolute damping.
-    public var relativeFactor: Double? {
+    /// The preconditioner of this method over `factors`.
+    public func preconditioner(factors: EKFACFactors, damping: Damping, scope: DampingScope = .module) -> Preconditioner {
         switch self {
-        case .absolute: nil
-        case .automatic: 0.1
-        case .relative(let factor): factor
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .absolute(let value): "\(value)"
-        case .automatic: "auto"
-        case .relative(let factor): "\(factor)x"
+        case .ekfac: EKFACPreconditioner(factors: factors, damping: damping, scope: scope)
+        case .kfac: KFACPreconditioner(factors: factors, damping: damping, scope: scope)
+        case .gdp: IdentityPreconditioner(layouts: factors.layouts)
         }
     }
 }
 
-/// Over which eigenvalues the mean of a relative damping is taken.
-public enum DampingScope: String, Sendable, CaseIterable, Codable {
-    /// The mean over all blocks of a module (Grosse et al., Kronfluence): per-head Q/K blocks,
-    /// whose eigenvalues are small, get the same λ as the module's V blocks.
-    case module
-    /// The mean of each block separately.
-    case block
+/// The gradient dot product's "preconditioner": leaves gradients as they are.
+public final class IdentityPreconditioner: Preconditioner {
+    public let layouts: [ModuleLayout]
+    public init(layouts: [ModuleLayout]) { self.layouts = layouts }
+    public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) {}
 }
 
-/// Applies (G + λI)⁻¹ block by block (DESIGN §4):
-/// (G + λI)⁻¹ V ≈ Q_S [(Q_Sᵀ V Q_A) ⊘ (Λ + λ)] Q_Aᵀ.
-public final class Preconditioner: @unchecked Sendable {
+/// EK-FAC: the corrected eigenvalues Λ of pass 2 in the Kronecker eigenbasis.
+public final class EKFACPreconditioner: Preconditioner {
     public let factors: EKFACFactors
-    public let method: PreconditionerMethod
     public let damping: Damping
+    private let basis: DampedEigenbasis
+    public var layouts: [ModuleLayout] { factors.layouts }
+    /// Per module and block, the λ used.
+    public var dampingValues: [[Double]] { basis.dampingValues }
+
+    public init(factors: EKFACFactors, damping: Damping, scope: DampingScope = .module) {
+        self.factors = factors
+        self.damping = damping
+        let eigenvalues = factors.correctedEigenvalues.map { $0.map { $0.map(Double.init) } }
+        basis = DampedEigenbasis(factors: factors, eigenvalues: eigenvalues, damping: damping, scope: scope)
+    }
+
+    public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) { basis.apply(module: m, to: gradient) }
+}
+
+/// K-FAC: the products of the Kronecker factors' eigenvalues, Λ_S ⊗ Λ_A, scaled to a
+/// per-sequence curvature (the fit's mean tokens per sequence), in place of Λ.
+public final class KFACPreconditioner: Preconditioner {
+    public let factors: EKFACFactors
+    public let damping: Damping
+    private let basis: DampedEigenbasis
+    public var layouts: [ModuleLayout] { factors.layouts }
+    public var dampingValues: [[Double]] { basis.dampingValues }
+
+    public init(factors: EKFACFactors, damping: Damping, scope: DampingScope = .module) {
+        self.factors = factors
+        self.damping = damping
+        let scale = factors.tokensPerSequence
+        let eigenvalues = factors.eigenbases.map { basis in
+            basis.layout.blocks.indices.map { b in
+                // Round-off can leave tiny negative eigenvalues of a PSD matrix; clamp them.
+                basis.outputEigenvalues[b].flatMap { s in basis.inputEigenvalues.map { a in max(s, 0) * max(a, 0) * scale } }
+            }
+        }
+        basis = DampedEigenbasis(factors: factors, eigenvalues: eigenvalues, damping: damping, scope: scope)
+    }
+
+    public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) { basis.apply(module: m, to: gradient) }
+}
+
+/// What K-FAC and EK-FAC share: (G + λI)⁻¹ V ≈ Q_S [(Q_Sᵀ V Q_A) ⊘ (Λ + λ)] Q_Aᵀ block by block,
+/// given the eigenvalues Λ of each block in the Kronecker eigenbasis.
+final class DampedEigenbasis {
+    let factors: EKFACFactors
     /// Per module and block, 1 / (Λ + λ) (size × inputSize).
     private let inverseEigenvalues: [[[Float]]]
     /// Per module and block, the λ used.
-    public let dampingValues: [[Double]]
+    let dampingValues: [[Double]]
     private let scratchA = FloatBuffer(), scratchB = FloatBuffer()
 
-    public init(factors: EKFACFactors, method: PreconditionerMethod, damping: Damping, scope: DampingScope = .module) {
-        precondition(method != .gdp, "GDP needs no preconditioner")
+    /// `eigenvalues[m][b]`: block b of module m, size × inputSize. A relative damping is a
+    /// multiple of the mean eigenvalue over the module (`scope` .module) or the block.
+    init(factors: EKFACFactors, eigenvalues: [[[Double]]], damping: Damping, scope: DampingScope) {
         self.factors = factors
-        self.method = method
-        self.damping = damping
-        var inverses: [[[Float]]] = []
-        var dampings: [[Double]] = []
+        var inverses: [[[Float]]] = [], dampings: [[Double]] = []
         for (m, basis) in factors.eigenbases.enumerated() {
-            let width = basis.layout.inputSize
-            let blockEigenvalues: [[Double]] = basis.layout.blocks.indices.map { b in
-                switch method {
-                case .ekfac:
-                    return factors.correctedEigenvalues[m][b].map(Double.init)
-                case .kfac:
-                    let scale = factors.tokensPerSequence
-                    let s = basis.outputEigenvalues[b], a = basis.inputEigenvalues
-                    // Round-off can leave tiny negative eigenvalues of a PSD matrix; clamp them.
-                    return s.flatMap { si in a.map { aj in max(si, 0) * max(aj, 0) * scale } }
-                case .gdp:
-                    fatalError("unreachable")
-                }
-            }
-            let moduleMean = Self.mean(blockEigenvalues.flatMap { $0 })
+            let moduleMean = Self.mean(eigenvalues[m].flatMap { $0 })
             var moduleInverses: [[Float]] = [], moduleDampings: [Double] = []
-            for (b, eigenvalues) in blockEigenvalues.enumerated() {
-                precondition(eigenvalues.count == basis.layout.blocks[b].size * width)
-                let lambda: Double
-                switch damping {
-                case .absolute(let value): lambda = value
-                case .automatic, .relative: lambda = damping.relativeFactor! * (scope == .module ? moduleMean : Self.mean(eigenvalues))
-                }
+            for (b, blockEigenvalues) in eigenvalues[m].enumerated() {
+                precondition(blockEigenvalues.count == basis.layout.blocks[b].size * basis.layout.inputSize)
+                let lambda = damping.relativeFactor.map { $0 * (scope == .module ? moduleMean : Self.mean(blockEigenvalues)) }
+                    ?? damping.absoluteValue!
                 moduleDampings.append(lambda)
-                moduleInverses.append(eigenvalues.map { Float(1 / (max($0, 0) + lambda)) })
+                moduleInverses.append(blockEigenvalues.map { Float(1 / (max($0, 0) + lambda)) })
             }
             inverses.append(moduleInverses)
             dampings.append(moduleDampings)
@@ -117,9 +120,7 @@ public final class Preconditioner: @unchecked Sendable {
         values.reduce(0, +) / Double(max(values.count, 1))
     }
 
-    /// Replaces the module gradient `gradient` (outputSize × inputSize, row-major) of module
-    /// `m` (index into `factors.layouts`) by its preconditioned version, block by block.
-    public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) {
+    func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) {
         let basis = factors.eigenbases[m]
         let width = basis.layout.inputSize
         let qA = basis.inputEigenvectors.storage

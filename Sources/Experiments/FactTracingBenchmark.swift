@@ -223,8 +223,8 @@ public final class FactTracingBenchmark {
         let dampings = o.dampings.map { Damping.absolute($0) } + [.automatic] + o.relativeDampings.map { Damping.relative($0) }
         for damping in dampings {
             log("scoring with damping \(damping)")
-            let pFT = Preconditioner(factors: ftFactors, method: .ekfac, damping: damping)
-            let pPT = Preconditioner(factors: ptFactors, method: .ekfac, damping: damping)
+            let pFT = EKFACPreconditioner(factors: ftFactors, damping: damping)
+            let pPT = EKFACPreconditioner(factors: ptFactors, damping: damping)
             let single = precondition(queryGradients, [pFT])
             methods.append(("single-stage IF", damping.description, product(single, ftDocuments)))
             methods.append(("multi-stage IF", damping.description, product(precondition(single, [pPT]), ptDocuments)))

@@ -28,8 +28,8 @@ public final class InfluenceScorer {
                 preconditioners: [Preconditioner], batchSize: Int = 8, queryRank: Int? = nil) throws {
         // Full layouts, not only names: a module fitted with a bias column on one stage only has
         // another width, and preconditioning it would run past the gradient's end.
-        for preconditioner in preconditioners where preconditioner.factors.layouts != layouts {
-            let fitted = preconditioner.factors.layouts
+        for preconditioner in preconditioners where preconditioner.layouts != layouts {
+            let fitted = preconditioner.layouts
             let detail = zip(fitted, layouts).first { $0 != $1 }
                 .map { "\($1.name) is \(FactorCompatibility.describe($1)) but its factors are \(FactorCompatibility.describe($0))" }
                 ?? "the factors cover \(fitted.count) modules, not the selected \(layouts.count)"

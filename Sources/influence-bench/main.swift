@@ -161,7 +161,7 @@ func benchmarkInfluence() throws {
         print(pad("  fit, \(blocks.rawValue) blocks", 30) + String(format: "pass 1 %.0f tok/s, eigendecomposition %.2f s, pass 2 %.0f tok/s; total %.1f s",
                                                             tokens / pass1, eigen, tokens / pass2, pass1 + eigen + pass2))
         guard blocks == .perHead else { continue }
-        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .automatic)
+        let preconditioner = EKFACPreconditioner(factors: factors, damping: .automatic)
         let queries = examples(8, length: 64, prompt: 32)
         let documents = examples(32, length: 256)
         for rank: Int? in [nil, 32] {

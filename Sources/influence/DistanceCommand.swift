@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Foundation
 import Models
@@ -27,11 +28,11 @@ struct Distance: ParsableCommand {
         let pt = try GPTNeoXModel(directory: URL(fileURLWithPath: pretrained))
         let ft = try GPTNeoXModel(directory: URL(fileURLWithPath: finetuned))
         guard pt.trackedModules == ft.trackedModules else {
-            throw CommandError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
+            throw InputError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
         }
         let distance = ParameterDistance(pretrained: pt, finetuned: ft)
         guard distance.proximityLoss(alpha: alpha).isFinite else {
-            throw CommandError("--alpha \(alpha): the proximity loss overflows (‖θ_ft − θ_pt‖² = \(distance.squaredDistance)); give a smaller α")
+            throw InputError("--alpha \(alpha): the proximity loss overflows (‖θ_ft − θ_pt‖² = \(distance.squaredDistance)); give a smaller α")
         }
         if json {
             let modules = distance.modules.map { "{\"name\": \(jsonQuoted($0.name)), \"relative_distance\": \(jsonNumber($0.relativeDistance))}" }

@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Foundation
 import Models
@@ -35,17 +36,18 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedModel(path: modelDirectory)
-        if loaded.labels != nil { throw CommandError("\(modelDirectory): is a sequence classifier; eval needs a language model") }
+        if loaded.labels != nil { throw InputError("\(modelDirectory): is a sequence classifier; eval needs a language model") }
         let texts: [(String, String)]
         if let text {
             texts = [(text, "--text")]
         } else {
             texts = try readJSONLines(input!, as: Record.self).enumerated().map { ($1.text, "\(input!) record \($0 + 1)") }
-            if texts.isEmpty { throw CommandError("\(input!): no records") }
+            if texts.isEmpty { throw InputError("\(input!): no records") }
         }
         let sequences = try texts.map { text, what -> [Int] in
-            let tokens = try loaded.encode(text, what: what)
-            if tokens.count < 2 { throw CommandError("\(what) has a single token; a loss needs at least two") }
+            let (tokens, cut) = try loaded.encode(text, what: what)
+            if let cut { warn("warning: \(what) has \(cut) tokens; keeping the first \(loaded.context) (the model's context)") }
+            if tokens.count < 2 { throw InputError("\(what) has a single token; a loss needs at least two") }
             return tokens
         }
         let activations = GPTNeoXActivations(hyperparameters: loaded.model.hyperparameters)

@@ -68,14 +68,14 @@ struct Fit: ParsableCommand {
         let sequenceLength = min(seqLen ?? h.maxPositions, h.maxPositions)
         var records = try readJSONLines(data, as: DataRecord.self)
         if let maxSequences { records = Array(records.prefix(maxSequences)) }
-        if records.isEmpty { throw CommandError("\(data): no records") }
+        if records.isEmpty { throw InputError("\(data): no records") }
         let tokenized = try loaded.tokenize(records, source: data, maxLength: sequenceLength, requireLabels: false)
         if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(sequenceLength) tokens") }
 
         let layouts = ModuleLayout.gptNeoX(h, modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias)
         let options = FactorManifest.Options(
             modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias, maxSequences: maxSequences,
-            sequenceLength: sequenceLength, batchSize: batchSize, seed: seed, data: data, dataFingerprint: fileFingerprint(data))
+            sequenceLength: sequenceLength, batchSize: batchSize, seed: seed, data: data, dataFingerprint: FileDigest.fingerprint(ofPath: data))
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let lock = try DirectoryLock(directory, purpose: "`influence fit`")
@@ -93,7 +93,7 @@ struct Fit: ParsableCommand {
         var covariances: CovarianceAccumulator?
         if !force, let existing = try? FactorStore.readManifest(directory) {
             guard existing.modelFingerprint == manifest.modelFingerprint, existing.options.sameResult(as: options) else {
-                throw CommandError("\(FactorStore.manifestURL(directory).path): holds factors of another model, data or options; use --force to replace them or choose another --out")
+                throw InputError("\(FactorStore.manifestURL(directory).path): holds factors of another model, data or options; use --force to replace them or choose another --out")
             }
             if existing.passesCompleted >= 2 {
                 warn("factors in \(out) are complete; nothing to do (--force fits again)")

@@ -31,7 +31,8 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedModel(path: modelDirectory)
-        let promptTokens = try loaded.encode(prompt, what: "the prompt")
+        let (promptTokens, cut) = try loaded.encode(prompt, what: "the prompt")
+        if let cut { warn("warning: the prompt has \(cut) tokens; keeping the first \(loaded.context) (the model's context)") }
         let generated = try GreedyAnswer.generate(loaded, prompt: promptTokens, maxNewTokens: maxNewTokens, stopAtSentenceEnd: stopAtSentenceEnd)
         let completion = loaded.tokenizer.decode(generated)
         if json {

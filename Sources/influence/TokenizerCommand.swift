@@ -53,7 +53,7 @@ struct TrainTokenizer: ParsableCommand {
                 trainer.add(line + "\n")
             }
         }
-        if !trainer.hasText { throw CommandError("\(data): no text to learn a tokenizer from") }
+        if !trainer.hasText { throw InputError("\(data): no text to learn a tokenizer from") }
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let url = directory.appendingPathComponent("tokenizer.json")

@@ -1,3 +1,5 @@
+import Models
+import Checkpoints
 import ArgumentParser
 import Curvature
 import Experiments
@@ -93,29 +95,28 @@ struct Trace: ParsableCommand {
                       maxNewTokens: Int = 24, stopAtSentenceEnd: Bool = true) throws -> TraceResult {
         let ft = try LoadedModel(path: finetuned)
         let pt = try pretrained.map { try LoadedModel(path: $0) }
-        guard let lambda = Damping(damping) else { throw CommandError("--damping must be \(Damping.syntax)") }
-        let (ftManifest, ftPreconditioner) = try Preconditioner.load(
-            URL(fileURLWithPath: finetunedFactors), for: ft.model, modelPath: finetuned, method: .ekfac, damping: lambda,
+        guard let lambda = Damping(damping) else { throw InputError("--damping must be \(Damping.syntax)") }
+        let (ftManifest, ftPreconditioner) = try PreconditionerMethod.ekfac.load(
+            URL(fileURLWithPath: finetunedFactors), for: ft.model, modelPath: finetuned, damping: lambda,
             scope: dampingScope, role: "fine-tuned", otherFingerprint: pt?.model.fingerprint)
         var preconditioners = [ftPreconditioner]
         if let pt, let pretrainedFactors {
-            let ptPreconditioner = try Preconditioner.load(
-                URL(fileURLWithPath: pretrainedFactors), for: pt.model, modelPath: pretrained!, method: .ekfac, damping: lambda,
+            let ptPreconditioner = try PreconditionerMethod.ekfac.load(
+                URL(fileURLWithPath: pretrainedFactors), for: pt.model, modelPath: pretrained!, damping: lambda,
                 scope: dampingScope, role: "pre-trained", otherFingerprint: ft.model.fingerprint).preconditioner
-            try FactorCompatibility.checkSameLayouts(ftPreconditioner.factors.layouts, ptPreconditioner.factors.layouts,
+            try FactorCompatibility.checkSameLayouts(ftPreconditioner.layouts, ptPreconditioner.layouts,
                                                      firstName: finetunedFactors, secondName: pretrainedFactors)
             preconditioners.append(ptPreconditioner)
         }
-        let ftFactors = ftPreconditioner.factors
         let index = try CorpusIndex(url: URL(fileURLWithPath: corpus))
-        var tracer = Tracer(finetuned: ft, pretrained: pt, preconditioners: preconditioners, layouts: ftFactors.layouts, corpus: index)
+        var tracer = Tracer(finetuned: ft, pretrained: pt, preconditioners: preconditioners, layouts: ftPreconditioner.layouts, corpus: index)
         if retriever != .bm25 {
             guard let indexed = index.embedderName else {
-                throw CommandError("\(corpus): the index has no embeddings; rebuild it with `influence index --embedder minilm` or use --retriever bm25")
+                throw InputError("\(corpus): the index has no embeddings; rebuild it with `influence index --embedder minilm` or use --retriever bm25")
             }
             let embedder = try Index.loadEmbedder(name: "minilm", path: embedderPath)!
             guard embedder.name == indexed else {
-                throw CommandError("\(corpus): built with the embedder \(indexed), not \(embedder.name); use the same one")
+                throw InputError("\(corpus): built with the embedder \(indexed), not \(embedder.name); use the same one")
             }
             tracer.embedder = embedder
         }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Curvature
 import Experiments
 import Foundation
@@ -29,9 +30,9 @@ struct Tracer {
         let tokenizer = finetuned.tokenizer
         let promptTokens = tokenizer.encode(prompt)
         let context = finetuned.model.hyperparameters.maxPositions
-        if promptTokens.isEmpty { throw CommandError("the prompt is empty") }
+        if promptTokens.isEmpty { throw InputError("the prompt is empty") }
         if promptTokens.count >= context {
-            throw CommandError("the prompt has \(promptTokens.count) tokens; the fine-tuned model's context is \(context)")
+            throw InputError("the prompt has \(promptTokens.count) tokens; the fine-tuned model's context is \(context)")
         }
         var answer = completion ?? ""
         if completion == nil {
@@ -39,19 +40,19 @@ struct Tracer {
                                                                 stopAtSentenceEnd: stopAtSentenceEnd))
         }
         var completionTokens = tokenizer.encode(answer)
-        if completionTokens.isEmpty { throw CommandError("the completion is empty; give --completion") }
+        if completionTokens.isEmpty { throw InputError("the completion is empty; give --completion") }
         completionTokens = Array(completionTokens.prefix(context - promptTokens.count))
         let query = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
 
         var rows: [Int64] = []
         if retriever != .knn { rows = try corpus.searchBM25(prompt + answer, limit: candidates).map(\.row) }
         if retriever != .bm25 {
-            guard let embedder else { throw CommandError("--retriever \(retriever.rawValue) needs an embedder") }
+            guard let embedder else { throw InputError("--retriever \(retriever.rawValue) needs an embedder") }
             let query = try embedder.embed([prompt + answer])[0]
             var seen = Set(rows)
             for hit in try corpus.nearest(query, limit: candidates) where seen.insert(hit.row).inserted { rows.append(hit.row) }
         }
-        if rows.isEmpty { throw CommandError("\(corpus.url.path): no candidate matched the question's words") }
+        if rows.isEmpty { throw InputError("\(corpus.url.path): no candidate matched the question's words") }
         let entries = try corpus.entries(rows)
 
         let documentModel = pretrained ?? finetuned
@@ -65,7 +66,7 @@ struct Tracer {
             let total = try scorer.score(model: documentModel.model, documents: batch.map { documents[$0] }).total[0]
             for (k, index) in batch.enumerated() {
                 guard total[k].isFinite else {
-                    throw CommandError("\(corpus.url.path): \(NonFiniteScoreError(query: "the traced answer", document: entries[index].window.sourceId, score: total[k]))")
+                    throw InputError("\(corpus.url.path): \(NonFiniteScoreError(query: "the traced answer", document: entries[index].window.sourceId, score: total[k]))")
                 }
                 scores[index] = total[k]
             }

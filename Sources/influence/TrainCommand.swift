@@ -121,20 +121,20 @@ struct Train: ParsableCommand {
             tokenizerURL = loaded.directory.appendingPathComponent("tokenizer.json")
             if task == .classify {
                 if model.hyperparameters.family != .gptNeoX {
-                    throw CommandError("\(from): classifier heads are supported for gpt_neox models only")
+                    throw InputError("\(from): classifier heads are supported for gpt_neox models only")
                 }
                 if let existing = loaded.labels {
                     if let names = labelNames, names != existing {
-                        throw CommandError("\(from): a classifier with labels \(existing.joined(separator: ",")), not \(names.joined(separator: ","))")
+                        throw InputError("\(from): a classifier with labels \(existing.joined(separator: ",")), not \(names.joined(separator: ","))")
                     }
                     classLabels = existing
                 } else {
-                    guard let names = labelNames else { throw CommandError("--task classify on a language model needs --labels") }
+                    guard let names = labelNames else { throw InputError("--task classify on a language model needs --labels") }
                     classLabels = names
                     model = Self.classifier(from: model, labels: names.count, seed: seed)
                 }
             } else if loaded.labels != nil {
-                throw CommandError("\(from): is a sequence classifier; train it with --task classify")
+                throw InputError("\(from): is a sequence classifier; train it with --task classify")
             }
         } else {
             let configURL = URL(fileURLWithPath: initConfig!)
@@ -142,11 +142,11 @@ struct Train: ParsableCommand {
             switch try ModelConfig.load(from: configURL) {
             case .gptNeoX(let config): hyperparameters = try GPTNeoXHyperparameters(config: config, source: configURL.path)
             case .bloom(let config): hyperparameters = GPTNeoXHyperparameters(bloom: config)
-            case .gpt2: throw CommandError("\(configURL.path): training needs model_type gpt_neox or bloom")
+            case .gpt2: throw InputError("\(configURL.path): training needs model_type gpt_neox or bloom")
             }
             if task == .classify {
-                guard let names = labelNames else { throw CommandError("--task classify needs --labels") }
-                guard hyperparameters.family == .gptNeoX else { throw CommandError("classifier heads are supported for gpt_neox models only") }
+                guard let names = labelNames else { throw InputError("--task classify needs --labels") }
+                guard hyperparameters.family == .gptNeoX else { throw InputError("classifier heads are supported for gpt_neox models only") }
                 classLabels = names
                 hyperparameters.classifierLabels = names.count
                 hyperparameters.tiedEmbeddings = false
@@ -167,8 +167,8 @@ struct Train: ParsableCommand {
 
         let h = model.hyperparameters
         let records = try readJSONLines(data, as: DataRecord.self)
-        if records.isEmpty { throw CommandError("\(data): no records") }
-        let tokenized = try tokenizeRecords(records, tokenizer: bpe, contextLength: h.maxPositions, source: data,
+        if records.isEmpty { throw InputError("\(data): no records") }
+        let tokenized = try TokenizedRecords(records, tokenizer: bpe, contextLength: h.maxPositions, source: data,
                                             maxLength: seqLen ?? h.maxPositions, labels: classLabels)
         if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(min(seqLen ?? h.maxPositions, h.maxPositions)) tokens") }
 
@@ -185,13 +185,13 @@ struct Train: ParsableCommand {
         let trainer = Trainer(model: model, examples: tokenized.examples, configuration: configuration, reference: reference)
 
         // Resume from a checkpoint of the same run.
-        let runDescription = "\(configuration)|\(fileFingerprint(data))|\(from ?? initConfig!)|\(seqLen ?? 0)"
+        let runDescription = "\(configuration)|\(FileDigest.fingerprint(ofPath: data))|\(from ?? initConfig!)|\(seqLen ?? 0)"
         var firstStep = 0
         let stateURL = checkpointURL.appendingPathComponent("training-state.safetensors")
         let runURL = checkpointURL.appendingPathComponent("run.txt")
         if let saved = try? String(contentsOf: runURL, encoding: .utf8), FileManager.default.fileExists(atPath: stateURL.path) {
             guard saved == runDescription else {
-                throw CommandError("\(checkpointURL.path): holds a checkpoint of another run; remove it or choose another --out")
+                throw InputError("\(checkpointURL.path): holds a checkpoint of another run; remove it or choose another --out")
             }
             let checkpoint = try GPTNeoXModel(directory: checkpointURL)
             model.parameters.values.update(from: checkpoint.parameters.values, count: model.parameters.count)
@@ -220,7 +220,7 @@ struct Train: ParsableCommand {
                 }
             } catch let error as Trainer.DivergedError {
                 bar.end()
-                throw CommandError("\(error); nothing written to \(out)")
+                throw InputError("\(error); nothing written to \(out)")
             }
             step = end
             if (saveEvery > 0 || step == stop) && step < trainer.totalSteps {
@@ -240,7 +240,7 @@ struct Train: ParsableCommand {
         // Weights can be finite and still too large to give a finite loss.
         let finalLoss = meanLoss(model, tokenized.examples)
         guard finalLoss.isFinite else {
-            throw CommandError("training diverged: the trained model's loss on \(data) is \(finalLoss) (try a lower --learning-rate); nothing written to \(out)")
+            throw InputError("training diverged: the trained model's loss on \(data) is \(finalLoss) (try a lower --learning-rate); nothing written to \(out)")
         }
         try saveModel(to: outURL)
         try? FileManager.default.removeItem(at: checkpointURL)

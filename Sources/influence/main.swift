@@ -1,6 +1,7 @@
 // The `influence` command-line tool: a thin layer over InfluenceKit. Each subcommand is a
 // small type in its own file.
 import ArgumentParser
+import Checkpoints
 import Numerics
 
 // Debian's OpenBLAS misdetects some recent CPUs and falls back to slow kernels; restart once

@@ -53,8 +53,8 @@ import Tokenization
             try InfluenceScorer(model: ftModel, layouts: ftFactors.layouts, queries: queries, preconditioners: preconditioners)
                 .score(model: ptModel, documents: documents).total
         }
-        let ft = Preconditioner(factors: ftFactors, method: .ekfac, damping: .absolute(ftDamping))
-        let pt = Preconditioner(factors: ptFactors, method: .ekfac, damping: .absolute(ptDamping))
+        let ft = EKFACPreconditioner(factors: ftFactors, damping: .absolute(ftDamping))
+        let pt = EKFACPreconditioner(factors: ptFactors, damping: .absolute(ptDamping))
         let expected = try library([ft, pt])
         let scale = expected.joined().map(abs).max()!
         #expect(scale > 0)
@@ -66,8 +66,8 @@ import Tokenization
         }
         // The check tells the stages apart: exchanging the two factor sets moves the scores
         // far outside the tolerance.
-        let swapped = try library([Preconditioner(factors: ptFactors, method: .ekfac, damping: .absolute(ptDamping)),
-                                   Preconditioner(factors: ftFactors, method: .ekfac, damping: .absolute(ftDamping))])
+        let swapped = try library([EKFACPreconditioner(factors: ptFactors, damping: .absolute(ptDamping)),
+                                   EKFACPreconditioner(factors: ftFactors, damping: .absolute(ftDamping))])
         let difference = zip(swapped.joined(), expected.joined()).map { abs($0 - $1) }.max()!
         #expect(difference > 1e-2 * scale, "swapped stages give nearly the same scores (\(difference) vs scale \(scale))")
     }

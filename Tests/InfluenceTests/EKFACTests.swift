@@ -13,7 +13,7 @@ import Testing
         let examples = randomExamples(count: 12, lengths: 3...9, vocabulary: 11, seed: 3)
         let factors = try fitFactors(model, examples, blocks: blocks, bias: bias)
         let damping = 1e-3
-        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .absolute(damping))
+        let preconditioner = EKFACPreconditioner(factors: factors, damping: .absolute(damping))
         var rng = RandomGenerator(seed: 9)
         for (m, layout) in factors.layouts.enumerated() {
             var gradient = (0..<layout.parameterCount).map { _ in Float(rng.nextNormal()) }

@@ -89,7 +89,7 @@ import Testing
             for blocks in [AttentionBlocks.perHead, .fused] {
                 let factors = try fitFactors(model, repeated, blocks: blocks, batchSize: 64)
                 for method in [PreconditionerMethod.ekfac, .kfac] {
-                    let preconditioner = Preconditioner(factors: factors, method: method, damping: .absolute(damping))
+                    let preconditioner = method.preconditioner(factors: factors, damping: .absolute(damping))
                     let scorer = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner])
                     let scores = try scorer.score(model: model, documents: documents).total
                     results.append(("\(method.rawValue) \(blocks.rawValue)", correlation(scores, exact)))

@@ -16,8 +16,8 @@ import Testing
         let without = try fitFactors(model, fitting, blocks: .perHead, bias: false)
         #expect(withBias.layouts.map(\.name) == without.layouts.map(\.name))
         let queries = randomExamples(count: 2, lengths: 5...8, vocabulary: 11, seed: 41, promptLength: 2)
-        let preconditioners = [Preconditioner(factors: withBias, method: .ekfac, damping: .automatic),
-                               Preconditioner(factors: without, method: .ekfac, damping: .automatic)]
+        let preconditioners = [EKFACPreconditioner(factors: withBias, damping: .automatic),
+                               EKFACPreconditioner(factors: without, damping: .automatic)]
         #expect(throws: ModelInputError.self) {
             try InfluenceScorer(model: model, layouts: withBias.layouts, queries: queries, preconditioners: preconditioners)
         }
@@ -76,9 +76,9 @@ import Testing
     @Test func relativeDampingIsPerModuleByDefault() throws {
         let model = microModel()
         let factors = try fitFactors(model, randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 43), blocks: .perHead)
-        let perModule = Preconditioner(factors: factors, method: .ekfac, damping: .relative(0.01))
-        let perBlock = Preconditioner(factors: factors, method: .ekfac, damping: .relative(0.01), scope: .block)
-        let automatic = Preconditioner(factors: factors, method: .ekfac, damping: .automatic)
+        let perModule = EKFACPreconditioner(factors: factors, damping: .relative(0.01))
+        let perBlock = EKFACPreconditioner(factors: factors, damping: .relative(0.01), scope: .block)
+        let automatic = EKFACPreconditioner(factors: factors, damping: .automatic)
         for (m, layout) in factors.layouts.enumerated() {
             let all = factors.correctedEigenvalues[m].flatMap { $0.map(Double.init) }
             let moduleMean = all.reduce(0, +) / Double(all.count)

@@ -1,3 +1,4 @@
+import Checkpoints
 import Curvature
 import Foundation
 import Models

@@ -22,7 +22,7 @@ import Testing
         let (factors, _) = try fitAgainstExactExpectations(model, layouts, fitting, copies: copies, sourceLocation: sourceLocation)
         let damping = 1e-3
         let scores = try InfluenceScorer(model: model, layouts: layouts, queries: queries,
-                                         preconditioners: [Preconditioner(factors: factors, method: .ekfac, damping: .absolute(damping))])
+                                         preconditioners: [EKFACPreconditioner(factors: factors, damping: .absolute(damping))])
             .score(model: model, documents: documents)
         let runner = GradientRunner(model: model, layouts: layouts)
         let preconditioned = try runner.moduleGradients(of: queries).map { modules in

@@ -51,7 +51,7 @@ import Testing
 
         let kronfluence = try reference.doubles("scores"), kronfluence1 = try reference.doubles("scores.seed1")
         let scores = try InfluenceScorer(model: model, layouts: layouts, queries: queries,
-                                         preconditioners: [Preconditioner(factors: factors, method: .ekfac, damping: .absolute(damping))])
+                                         preconditioners: [EKFACPreconditioner(factors: factors, damping: .absolute(damping))])
             .score(model: model, documents: documents).total
         let D = documents.count
         // Values: Kronfluence's second seed differs from its first by √2 σ (relative L2 0.38 here);

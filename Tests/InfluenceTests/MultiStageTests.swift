@@ -32,7 +32,7 @@ import Testing
         let model = microModel()
         let factors = try fitFactors(model, randomExamples(count: 12, lengths: 3...9, vocabulary: 11, seed: 62), blocks: blocks)
         let damping = 1e-2
-        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .absolute(damping))
+        let preconditioner = EKFACPreconditioner(factors: factors, damping: .absolute(damping))
         let queries = randomExamples(count: 2, lengths: 6...9, vocabulary: 11, seed: 63, promptLength: 2)
         let documents = randomExamples(count: 4, lengths: 3...10, vocabulary: 11, seed: 64)
         let scores = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries,
@@ -75,8 +75,8 @@ import Testing
         let ptFactors = try fitFactors(pretrained, randomExamples(count: 12, lengths: 3...9, vocabulary: 11, seed: 62), blocks: blocks)
         let ftFactors = try fitFactors(finetuned, labelledExamples(count: 12, lengths: 3...8, vocabulary: 11, seed: 65), blocks: blocks)
         let ptDamping = 1e-3, ftDamping = 3e-2
-        let preconditioners = [Preconditioner(factors: ftFactors, method: .ekfac, damping: .absolute(ftDamping)),
-                               Preconditioner(factors: ptFactors, method: .ekfac, damping: .absolute(ptDamping))]
+        let preconditioners = [EKFACPreconditioner(factors: ftFactors, damping: .absolute(ftDamping)),
+                               EKFACPreconditioner(factors: ptFactors, damping: .absolute(ptDamping))]
         let queries = labelledExamples(count: 3, lengths: 4...9, vocabulary: 11, seed: 63)
         let documents = randomExamples(count: 5, lengths: 3...10, vocabulary: 11, seed: 64)
         let scores = try InfluenceScorer(model: finetuned, layouts: ftFactors.layouts, queries: queries, preconditioners: preconditioners)

@@ -41,7 +41,7 @@ import Testing
         let model = microModel()
         let factors = try fitFactors(model, randomExamples(count: 16, lengths: 3...10, vocabulary: 11, seed: 30), blocks: .perHead)
         let damping = 3e-3
-        let preconditioner = Preconditioner(factors: factors, method: method, damping: .absolute(damping))
+        let preconditioner = method.preconditioner(factors: factors, damping: .absolute(damping))
         let queries = randomExamples(count: 3, lengths: 5...9, vocabulary: 11, seed: 31, promptLength: 3)
         let documents = randomExamples(count: 9, lengths: 2...12, vocabulary: 11, seed: 32)
         let scores = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner], batchSize: 2)
@@ -62,7 +62,7 @@ import Testing
         let model = microModel()
         let fitting = randomExamples(count: 16, lengths: 3...10, vocabulary: 11, seed: 30)
         let factors = try fitFactors(model, fitting, blocks: .perHead)
-        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .absolute(3e-3))
+        let preconditioner = EKFACPreconditioner(factors: factors, damping: .absolute(3e-3))
         let queries = randomExamples(count: 3, lengths: 5...9, vocabulary: 11, seed: 31, promptLength: 3)
         let documents = randomExamples(count: 9, lengths: 2...12, vocabulary: 11, seed: 32)
         let scorer = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner], batchSize: 2)
@@ -94,7 +94,7 @@ import Testing
     @Test func lowRankQueriesReproduceExactScoresAtFullRank() throws {
         let model = microModel()
         let factors = try fitFactors(model, randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 50), blocks: .perHead)
-        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .absolute(3e-3))
+        let preconditioner = EKFACPreconditioner(factors: factors, damping: .absolute(3e-3))
         let queries = randomExamples(count: 3, lengths: 5...9, vocabulary: 11, seed: 51, promptLength: 2)
         let documents = randomExamples(count: 6, lengths: 2...10, vocabulary: 11, seed: 52)
         let exact = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner])
@@ -116,7 +116,7 @@ import Testing
     @Test func tokenContributionsSumToTheScore() throws {
         let model = microModel()
         let factors = try fitFactors(model, randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 70), blocks: .perHead)
-        let preconditioner = Preconditioner(factors: factors, method: .ekfac, damping: .absolute(3e-3))
+        let preconditioner = EKFACPreconditioner(factors: factors, damping: .absolute(3e-3))
         let queries = randomExamples(count: 2, lengths: 5...9, vocabulary: 11, seed: 71, promptLength: 2)
         let documents = randomExamples(count: 3, lengths: 4...10, vocabulary: 11, seed: 72)
         let scorer = try InfluenceScorer(model: model, layouts: factors.layouts, queries: queries, preconditioners: [preconditioner])

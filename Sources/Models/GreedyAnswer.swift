@@ -1,5 +1,4 @@
 import Foundation
-import Models
 import Tokenization
 
 /// Greedy generation for the command line: stops after `maxNewTokens` tokens, at the
@@ -7,8 +6,8 @@ import Tokenization
 /// token that holds a newline or ends the text in `.`, `!` or `?` — so that a model that runs
 /// on after its answer (`Kelvik. glassblower. glassblower. gl`) gives just the answer. The
 /// end-of-text token and the newline's token are not part of the result.
-enum GreedyAnswer {
-    static func generate(_ loaded: LoadedModel, prompt: [Int], maxNewTokens: Int, stopAtSentenceEnd: Bool) throws -> [Int] {
+public enum GreedyAnswer {
+    public static func generate(_ loaded: LoadedModel, prompt: [Int], maxNewTokens: Int, stopAtSentenceEnd: Bool) throws -> [Int] {
         let tokenizer = loaded.tokenizer
         let endOfText = tokenizer.endOfTextTokenId.map { Set([$0]) } ?? []
         guard stopAtSentenceEnd else {

@@ -1,4 +1,3 @@
-import Checkpoints
 import Foundation
 
 /// XXH64 (seed 0) of a file's bytes, as `xxh64:<16 hex digits>`: what a factors manifest
@@ -14,7 +13,7 @@ public enum FileDigest {
         return "xxh64:" + String(data.withUnsafeBytes { xxh64($0) }, radix: 16).leftPadded(to: 16)
     }
 
-    static func xxh64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+    public static func xxh64(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         let p1: UInt64 = 0x9E37_79B1_85EB_CA87, p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F, p3: UInt64 = 0x1656_67B1_9E37_79F9
         let p4: UInt64 = 0x85EB_CA77_C2B2_AE63, p5: UInt64 = 0x27D4_EB2F_1656_67C5
         func rotl(_ x: UInt64, _ r: UInt64) -> UInt64 { (x << r) | (x >> (64 - r)) }
@@ -55,4 +54,12 @@ public enum FileDigest {
 
 private extension String {
     func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+extension FileDigest {
+    /// The digest of the file at `path`, or "missing": what factors and training runs record
+    /// to name the data they read.
+    public static func fingerprint(ofPath path: String) -> String {
+        (try? of(URL(fileURLWithPath: path))) ?? "missing"
+    }
 }

@@ -2,14 +2,14 @@ import Foundation
 
 /// Foundation's file-system errors (NSCocoaErrorDomain, NSPOSIXErrorDomain) printed as one
 /// line naming the path and the reason, instead of a dump of the error's fields.
-enum FileSystemProblem {
-    /// `error` as a one-line `CommandError` if it is a file-system error; otherwise unchanged.
-    static func oneLine(_ error: Error, path given: String? = nil) -> Error {
-        guard !(error is CommandError) else { return error }
+public enum FileSystemProblem {
+    /// `error` as a one-line `InputError` if it is a file-system error; otherwise unchanged.
+    public static func oneLine(_ error: Error, path given: String? = nil) -> Error {
+        guard !(error is InputError || error is CheckpointError) else { return error }
         let ns = error as NSError
         guard ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain else { return error }
         let path = given ?? ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
-        return CommandError("\(path ?? "file system"): \(reason(ns, path: path))")
+        return InputError("\(path ?? "file system"): \(reason(ns, path: path))")
     }
 
     private static func reason(_ ns: NSError, path: String?) -> String {
