@@ -57,10 +57,8 @@ public final class FactorFitter {
                                            vocabularySize: V, scratch: scratch.pointer, using: &rng)
                 targets.targets.replaceSubrange(rows, with: sequenceTargets.targets)
             }
-            CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: V,
-                                logitGradients: activations.logitGradients)
             begin(batch, targets)
-            model.backward(batch, activations, gradients: nil, observer: observer)
+            model.backpropagateLoss(batch, targets: targets, activations, observer: observer)
             done += batch.tokenCount
             progress(Progress(pass: pass, tokensDone: done, tokensTotal: total))
             try afterBatch(start + slice.count)

@@ -129,11 +129,7 @@ public final class GradientRunner {
     public func run(_ examples: [TokenizedExample], observer: LinearModuleTapObserver) throws {
         let batch = TokenBatch(examples: examples)
         try model.validate(batch)
-        model.forward(batch, activations)
-        let targets = try model.lossTargets(batch, examples: examples)
-        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.outputWidth,
-                            logitGradients: activations.logitGradients)
-        model.backward(batch, activations, gradients: nil, observer: observer)
+        model.forwardLossBackward(batch, targets: try model.lossTargets(batch, examples: examples), activations, observer: observer)
     }
 
     /// Per-sequence module gradients as arrays (for tests): `[sequence][module]`.

@@ -110,14 +110,10 @@ public final class Trainer {
                 let slice = indices.map { examples[$0] }
                 let batch = TokenBatch(examples: slice)
                 try model.validate(batch)
-                model.forward(batch, activations)
                 // Weights 1/counted: the step's loss is the mean over all its counted targets.
                 var targets = try model.lossTargets(batch, examples: slice)
                 for i in targets.weights.indices where targets.weights[i] != 0 { targets.weights[i] = scale }
-                summed += CrossEntropy.summed(logits: activations.logits, targets: targets,
-                                              vocabularySize: model.hyperparameters.outputWidth,
-                                              logitGradients: activations.logitGradients)
-                model.backward(batch, activations, gradients: gradients)
+                summed += model.forwardLossBackward(batch, targets: targets, activations, gradients: gradients)
                 tokens += batch.tokenCount
             }
             guard summed.isFinite else { throw DivergedError(step: step + 1, loss: summed) }

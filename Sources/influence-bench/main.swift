@@ -103,10 +103,7 @@ func benchmarkModel(name: String, _ h: GPTNeoXHyperparameters, sequenceLength: I
     let gradients = model.parameters.makeZeroedLike()
     let forwardOnly = bestTime(repetitions: repetitions) { model.forward(batch, activations) }
     let seconds = bestTime(repetitions: repetitions) {
-        model.forward(batch, activations)
-        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: h.vocabularySize,
-                            logitGradients: activations.logitGradients)
-        model.backward(batch, activations, gradients: gradients)
+        model.forwardLossBackward(batch, targets: targets, activations, gradients: gradients)
     }
     // Backward costs twice the forward's matrix products.
     let flops = 3 * h.forwardFLOPs(sequenceLengths: [sequenceLength])
@@ -195,10 +192,7 @@ func benchmarkTraining() throws {
     let gradients = model.parameters.makeZeroedLike()
     let bare = bestTime(repetitions: 3) {
         gradients.zero()
-        model.forward(batch, activations)
-        CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: h.vocabularySize,
-                            logitGradients: activations.logitGradients)
-        model.backward(batch, activations, gradients: gradients)
+        model.forwardLossBackward(batch, targets: targets, activations, gradients: gradients)
     }
     var configuration = Trainer.Configuration()
     configuration.batchSize = 4

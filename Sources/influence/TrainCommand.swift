@@ -268,10 +268,8 @@ struct Train: ParsableCommand {
         for start in stride(from: 0, to: examples.count, by: 16) {
             let slice = Array(examples[start..<min(start + 16, examples.count)])
             let batch = TokenBatch(examples: slice)
-            model.forward(batch, activations)
             guard let targets = try? model.lossTargets(batch, examples: slice) else { continue }
-            total += CrossEntropy.summed(logits: activations.logits, targets: targets, vocabularySize: model.hyperparameters.outputWidth,
-                                         logitGradients: nil)
+            total += model.summedLoss(batch, targets: targets, activations)
             count += targets.countedPositions
         }
         return total / Double(max(count, 1))
