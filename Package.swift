@@ -23,7 +23,9 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev", "liblapacke-dev", "pkg-config"])]
         ),
-        .target(name: "Numerics", dependencies: ["CBLAS"], swiftSettings: optimised),
+        .target(
+            name: "Numerics", dependencies: ["CBLAS", .product(name: "HeapModule", package: "swift-collections")],
+            swiftSettings: optimised),
         .target(name: "Checkpoints", dependencies: ["Numerics"], swiftSettings: optimised),
         .target(
             name: "Tokenization", dependencies: [.product(name: "HeapModule", package: "swift-collections")],
@@ -33,13 +35,12 @@ let package = Package(
         .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(
             name: "Influence",
-            dependencies: ["Numerics", "Models", "Curvature", .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Numerics", "Models", "Curvature"],
             swiftSettings: optimised),
         // Candidate retrieval: SQLite corpus index (FTS5 BM25) through GRDB; needs libsqlite3-dev.
         .target(
             name: "Retrieval",
-            dependencies: ["Numerics", "Checkpoints", "Models", "Tokenization", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "HeapModule", package: "swift-collections")],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Tokenization", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: optimised),
         // Generated worlds and end-to-end experiments (the demo, benchmarks).
         .target(
@@ -55,7 +56,7 @@ let package = Package(
             swiftSettings: optimised
         ),
         // A seeded mutation fuzzer and its targets, one per parser (Tools/fuzz runs them at length).
-        .target(name: "Fuzzing", dependencies: ["Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
+        .target(name: "Fuzzing", dependencies: ["Numerics", "Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
         .executableTarget(name: "influence-fuzz", dependencies: ["Fuzzing"], swiftSettings: optimised),
         .executableTarget(
             name: "influence-bench",
@@ -68,8 +69,15 @@ let package = Package(
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
+        // Helpers shared by the curvature and influence tests: a micro model, the exact Fisher.
+        .target(
+            name: "TestSupport", dependencies: ["Influence", "Curvature", "Models", "Numerics"], path: "Tests/TestSupport",
+            swiftSettings: optimised),
         .testTarget(
-            name: "InfluenceTests", dependencies: ["Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
+            name: "CurvatureTests", dependencies: ["TestSupport", "Curvature", "Influence", "Models", "Checkpoints", "Numerics"],
+            swiftSettings: optimised),
+        .testTarget(
+            name: "InfluenceTests", dependencies: ["TestSupport", "Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         // Runs the built `influence` executable: exit status, output formats, error messages.
         // The library targets compute what the printed values must be (MultiStageValueTests).
@@ -78,11 +86,11 @@ let package = Package(
             dependencies: ["influence", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence", "Experiments"],
             swiftSettings: optimised),
         .testTarget(
-            name: "RetrievalTests", dependencies: ["Retrieval"], resources: [.copy("Fixtures")], swiftSettings: optimised),
+            name: "RetrievalTests", dependencies: ["Retrieval", "Numerics"], resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
-        .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
+        .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "Numerics", "Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -12,7 +12,4 @@ public enum DType: String, Sendable, CaseIterable {
         case .i8, .u8, .bool, .f8e4m3, .f8e5m2: 1
         }
     }
-
-    /// Whether the tool can read this type as Float32 values.
-    public var isReadableAsFloat: Bool { [.f64, .f32, .f16, .bf16].contains(self) }
 }

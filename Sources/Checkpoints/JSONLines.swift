@@ -13,19 +13,19 @@ public struct JSONLinesError: Error, CustomStringConvertible, Equatable {
         case nullField(String)
     }
 
-    public let source: String
+    public let path: String
     /// The line the problem is on; nil for the whole file.
     public let line: Int?
     public let problem: Problem
 
-    public init(source: String, line: Int?, problem: Problem) {
-        self.source = source
+    public init(path: String, line: Int?, problem: Problem) {
+        self.path = path
         self.line = line
         self.problem = problem
     }
 
     public var description: String {
-        let place = line.map { "\(source):\($0)" } ?? source
+        let place = line.map { "\(path):\($0)" } ?? path
         switch problem {
         case .unreadable(let reason): return "\(place): \(reason)"
         case .invalidUTF8: return "\(place): not valid UTF-8"
@@ -56,7 +56,7 @@ public enum JSONLines {
             do {
                 records.append(try decoder.decode(T.self, from: Data(line.utf8)))
             } catch {
-                throw JSONLinesError(source: source, line: number, problem: problem(error))
+                throw JSONLinesError(path: source, line: number, problem: problem(error))
             }
         }
         return records
@@ -66,11 +66,11 @@ public enum JSONLines {
     public static func contents(of path: String) throws -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw JSONLinesError(source: path, line: nil, problem: .unreadable("file not found"))
+            throw JSONLinesError(path: path, line: nil, problem: .unreadable("file not found"))
         }
-        if isDirectory.boolValue { throw JSONLinesError(source: path, line: nil, problem: .unreadable("is a directory, not a file")) }
+        if isDirectory.boolValue { throw JSONLinesError(path: path, line: nil, problem: .unreadable("is a directory, not a file")) }
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw JSONLinesError(source: path, line: nil, problem: .unreadable("cannot be read (permission denied?)"))
+            throw JSONLinesError(path: path, line: nil, problem: .unreadable("cannot be read (permission denied?)"))
         }
         return data
     }
@@ -84,7 +84,7 @@ public enum JSONLines {
         for (index, line) in bytes.split(separator: 0x0A, omittingEmptySubsequences: false).enumerated() {
             let content = line.last == 0x0D ? line.dropLast() : line
             guard let text = String(validating: content, as: UTF8.self) else {
-                throw JSONLinesError(source: source, line: index + 1, problem: .invalidUTF8)
+                throw JSONLinesError(path: source, line: index + 1, problem: .invalidUTF8)
             }
             result.append((index + 1, text))
         }

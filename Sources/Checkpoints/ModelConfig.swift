@@ -18,25 +18,31 @@ public enum ModelConfig: Sendable, Equatable {
 
     /// Reads and decodes config.json at `url`.
     public static func load(from url: URL) throws -> ModelConfig {
-        let data: Data
+        try decode(try contents(of: url), source: url.path)
+    }
+
+    /// The bytes of a config file, or a CheckpointError saying why there are none.
+    static func contents(of url: URL) throws -> Data {
         do {
-            data = try Data(contentsOf: url)
+            return try Data(contentsOf: url)
         } catch {
             throw CheckpointError(url, FileManager.default.fileExists(atPath: url.path) ? "cannot read the file" : "file not found")
         }
-        return try decode(data, source: url.path)
     }
 
-    public static func decode(_ data: Data, source: String) throws -> ModelConfig {
+    /// The `model_type` of a config file's bytes: what decides how the rest is decoded.
+    static func modelType(_ data: Data, source: String) throws -> String? {
         struct Discriminator: Decodable { let model_type: String? }
-        let decoder = JSONDecoder()
-        let modelType: String?
         do {
-            modelType = try decoder.decode(Discriminator.self, from: data).model_type
+            return try JSONDecoder().decode(Discriminator.self, from: data).model_type
         } catch {
             throw CheckpointError(source, "invalid JSON (\(describe(error)))")
         }
-        guard let modelType else { throw CheckpointError(source, "no model_type; cannot tell the architecture") }
+    }
+
+    public static func decode(_ data: Data, source: String) throws -> ModelConfig {
+        let decoder = JSONDecoder()
+        guard let modelType = try modelType(data, source: source) else { throw CheckpointError(source, "no model_type; cannot tell the architecture") }
         do {
             switch modelType {
             case "gpt_neox": return .gptNeoX(try decoder.decode(GPTNeoXConfig.self, from: data).validated(source))

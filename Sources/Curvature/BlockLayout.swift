@@ -45,28 +45,25 @@ public struct ModuleLayout: Sendable, Equatable, Codable {
     /// Entries of the module's gradient, d_out × inputSize.
     public var parameterCount: Int { outputSize * inputSize }
 
-    /// The layout of the selected tracked modules of a GPT-NeoX model. GPT-NeoX orders the
-    /// rows of `query_key_value` as [head][q, k, v][head_dim], so each head's Q, K and V are
-    /// contiguous row ranges.
-    public static func gptNeoX(
-        _ h: GPTNeoXHyperparameters, modules: ModuleSelection, attentionBlocks: AttentionBlocks, includeBias: Bool
+    /// The layouts of the selected `modules` (a model's `trackedModules`, in order, so that each
+    /// layout's index is the taps' `moduleIndex`). Per-head attention blocks are the module's
+    /// row groups, as the model defines them; a module without groups is one block.
+    public static func of(
+        _ modules: [TrackedLinearModule], selection: ModuleSelection, attentionBlocks: AttentionBlocks, includeBias: Bool
     ) -> [ModuleLayout] {
-        GPTNeoXModel.trackedModules(h).enumerated().compactMap { index, module in
-            guard modules.includes(module) else { return nil }
-            let isFusedQKV = module.name.hasSuffix("query_key_value")
-            var blocks: [CurvatureBlock] = []
-            if isFusedQKV && attentionBlocks == .perHead {
-                let d = h.headSize
-                for head in 0..<h.headCount {
-                    for (j, part) in ["q", "k", "v"].enumerated() {
-                        let start = (head * 3 + j) * d
-                        blocks.append(CurvatureBlock(name: "head\(head).\(part)", rows: start..<(start + d)))
-                    }
-                }
-            } else {
-                blocks = [CurvatureBlock(name: "all", rows: 0..<module.outputSize)]
-            }
+        modules.enumerated().compactMap { index, module in
+            guard selection.includes(module) else { return nil }
+            let blocks = attentionBlocks == .perHead && !module.rowGroups.isEmpty
+                ? module.rowGroups.map { CurvatureBlock(name: $0.name, rows: $0.rows) }
+                : [CurvatureBlock(name: "all", rows: 0..<module.outputSize)]
             return ModuleLayout(moduleIndex: index, module: module, includesBias: includeBias && module.hasBias, blocks: blocks)
         }
+    }
+}
+
+extension GPTNeoXModel {
+    /// The layouts of this model's selected tracked modules (`ModuleLayout.of`).
+    public func moduleLayouts(_ selection: ModuleSelection, attentionBlocks: AttentionBlocks, includeBias: Bool) -> [ModuleLayout] {
+        ModuleLayout.of(trackedModules, selection: selection, attentionBlocks: attentionBlocks, includeBias: includeBias)
     }
 }

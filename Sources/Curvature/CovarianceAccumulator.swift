@@ -7,7 +7,7 @@ import Numerics
 /// within one batch.
 public final class CovarianceAccumulator: LinearModuleTapObserver {
     public let layouts: [ModuleLayout]
-    private let layoutOfModule: [Int: Int]
+    private let router: ModuleRouter
     /// Per module, the upper triangle of Σ a aᵀ (inputSize × inputSize, row-major).
     public private(set) var inputSums: [[Double]]
     /// Per module and block, the upper triangle of Σ g gᵀ (size × size).
@@ -23,7 +23,7 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
 
     public init(layouts: [ModuleLayout]) {
         self.layouts = layouts
-        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        router = ModuleRouter(layouts)
         inputSums = layouts.map { [Double](repeating: 0, count: $0.inputSize * $0.inputSize) }
         outputSums = layouts.map { layout in layout.blocks.map { [Double](repeating: 0, count: $0.size * $0.size) } }
     }
@@ -31,7 +31,7 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
     /// Restores sums saved by an earlier run (for resuming).
     public init(layouts: [ModuleLayout], inputSums: [[Double]], outputSums: [[[Double]]], tokenCount: Int, sequenceCount: Int) {
         self.layouts = layouts
-        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        router = ModuleRouter(layouts)
         self.inputSums = inputSums
         self.outputSums = outputSums
         self.tokenCount = tokenCount
@@ -47,7 +47,7 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
     }
 
     public func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex], !countedRows.isEmpty else { return }
+        guard let m = router.position(of: tap), !countedRows.isEmpty else { return }
         let layout = layouts[m]
         let n = countedRows.count, width = layout.inputSize, dOut = layout.outputSize
         _ = TapRows.inputs(tap, layout, rows: countedRows, into: inputRows)

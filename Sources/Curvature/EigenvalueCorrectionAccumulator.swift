@@ -8,7 +8,7 @@ import Numerics
 /// Q_Sᵀ Gₙ Q_A = G̃ₙᵀ Ãₙ, one GEMM per sequence and block on already-rotated rows.
 public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
     public let eigenbases: [ModuleEigenbasis]
-    private let layoutOfModule: [Int: Int]
+    private let router: ModuleRouter
     /// Per module and block, Σₙ (Q_Sᵀ Gₙ Q_A)² (size × inputSize), in Float64.
     public private(set) var sums: [[[Double]]]
     public private(set) var sequenceCount = 0
@@ -19,14 +19,14 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
 
     public init(eigenbases: [ModuleEigenbasis]) {
         self.eigenbases = eigenbases
-        layoutOfModule = Dictionary(uniqueKeysWithValues: eigenbases.enumerated().map { ($1.layout.moduleIndex, $0) })
+        router = ModuleRouter(eigenbases.map(\.layout))
         sums = eigenbases.map { basis in basis.layout.blocks.map { [Double](repeating: 0, count: $0.size * basis.layout.inputSize) } }
     }
 
     /// Restores sums saved by an earlier run (for resuming within pass 2).
     public init(eigenbases: [ModuleEigenbasis], sums: [[[Double]]], sequenceCount: Int) {
         self.eigenbases = eigenbases
-        layoutOfModule = Dictionary(uniqueKeysWithValues: eigenbases.enumerated().map { ($1.layout.moduleIndex, $0) })
+        router = ModuleRouter(eigenbases.map(\.layout))
         self.sums = sums
         self.sequenceCount = sequenceCount
     }
@@ -39,7 +39,7 @@ public final class EigenvalueCorrectionAccumulator: LinearModuleTapObserver {
     }
 
     public func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex], !sequenceRows.isEmpty else { return }
+        guard let m = router.position(of: tap), !sequenceRows.isEmpty else { return }
         let basis = eigenbases[m], layout = basis.layout
         let N = tap.tokenCount, width = layout.inputSize, dOut = layout.outputSize
         _ = TapRows.inputs(tap, layout, into: inputs)

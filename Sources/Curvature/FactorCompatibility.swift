@@ -20,8 +20,7 @@ public enum FactorCompatibility {
             throw CheckpointError(url, "\(role) factors were fitted on another model (\(manifest.modelPath)), not \(modelPath)\(swapped)")
         }
         let options = manifest.options
-        let expected = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: options.attentionBlocks,
-                                            includeBias: options.includeBias)
+        let expected = model.moduleLayouts(.all, attentionBlocks: options.attentionBlocks, includeBias: options.includeBias)
         let expectedByName = Dictionary(uniqueKeysWithValues: expected.map { ($0.name, $0) })
         for (m, basis) in factors.eigenbases.enumerated() {
             let layout = basis.layout

@@ -151,7 +151,7 @@ public final class FactTracingBenchmark {
 
         // Curvature: the pre-trained model on the attribution set, the fine-tuned one on the questions.
         log("fitting EK-FAC factors")
-        let layouts = ModuleLayout.gptNeoX(h, modules: .all, attentionBlocks: .perHead, includeBias: false)
+        let layouts = ModuleLayout.of(GPTNeoXModel.trackedModules(h), selection: .all, attentionBlocks: .perHead, includeBias: false)
         func fit(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) throws -> EKFACFactors {
             let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 16, seed: o.seed)
             let covariances = try fitter.accumulateCovariances(examples)

@@ -1,4 +1,5 @@
 import Foundation
+import Numerics
 
 /// Runs numbered cases of a target: case n mutates a seed input with a generator seeded by
 /// (seed, n), so any case is replayed by its number alone. The first cases are the seeds
@@ -22,14 +23,14 @@ public struct FuzzRunner {
     /// The input of case `number`.
     public func input(forCase number: Int) -> Data {
         if number < seedInputs.count { return seedInputs[number] }
-        var rng = SplitMix64(seed: seed, case: number)
+        var rng = RandomGenerator(seed: seed, case: number)
         var bytes = [UInt8](rng.pick(seedInputs))
         // Mostly one mutation: each one risks making the input unparsable at its first layer.
-        for _ in 0..<(rng.chance(0.5) ? 1 : 2 + rng.below(3)) { mutate(&bytes, using: &rng) }
+        for _ in 0..<(rng.chance(0.5) ? 1 : 2 + rng.nextInt(below: 3)) { mutate(&bytes, using: &rng) }
         return Data(bytes)
     }
 
-    private func mutate(_ bytes: inout [UInt8], using rng: inout SplitMix64) {
+    private func mutate(_ bytes: inout [UInt8], using rng: inout RandomGenerator) {
         switch target.format {
         case .bytes:
             ByteMutator.mutate(&bytes, using: &rng)

@@ -1,3 +1,5 @@
+import Numerics
+
 /// Mutations that understand JSON's tokens: a number, string, key or whole value is replaced
 /// by an interesting one, so that most cases get past the JSON parser into the code that
 /// interprets the values.
@@ -42,14 +44,14 @@ public enum JSONMutator {
 
     /// Applies one JSON-aware mutation; returns false when the text has no tokens to work on.
     @discardableResult
-    public static func mutate(_ bytes: inout [UInt8], using rng: inout SplitMix64) -> Bool {
+    public static func mutate(_ bytes: inout [UInt8], using rng: inout RandomGenerator) -> Bool {
         let tokens = tokens(bytes)
         guard !tokens.isEmpty else { return false }
         let numbers = tokens.filter { $0.kind == .number }, strings = tokens.filter { $0.kind == .string }
         let keys = tokens.filter { $0.kind == .key }
         func text(_ token: Token) -> [UInt8] { Array(bytes[token.range]) }
         func replace(_ token: Token, with literal: [UInt8]) { bytes.replaceSubrange(token.range, with: literal) }
-        switch rng.below(8) {
+        switch rng.nextInt(below: 8) {
         case 0...1 where !numbers.isEmpty:
             replace(rng.pick(numbers), with: Array(rng.pick(InterestingValues.numberLiterals).utf8))
         case 2 where !strings.isEmpty:

@@ -1,3 +1,4 @@
+import Checkpoints
 import Curvature
 import Foundation
 import Models
@@ -33,7 +34,7 @@ public final class InfluenceScorer {
             let detail = zip(fitted, layouts).first { $0 != $1 }
                 .map { "\($1.name) is \(FactorCompatibility.describe($1)) but its factors are \(FactorCompatibility.describe($0))" }
                 ?? "the factors cover \(fitted.count) modules, not the selected \(layouts.count)"
-            throw ModelInputError("factors do not match the scored modules: \(detail)")
+            throw InputError("factors do not match the scored modules: \(detail)")
         }
         self.layouts = layouts
         queryCount = queries.count
@@ -98,12 +99,6 @@ public final class InfluenceScorer {
         }
         return (total, perModule)
     }
-
-    /// The preconditioned gradient of query `q` for module `m` (for tests and reports).
-    public func preconditionedQueryGradient(query q: Int, module m: Int) -> [Float] {
-        let P = layouts[m].parameterCount
-        return Array(UnsafeBufferPointer(start: queryGradients[m].storage + q * P, count: P))
-    }
 }
 
 /// Runs forward, the summed cross-entropy on an example's counted targets (the true next
@@ -160,7 +155,7 @@ final class TokenContributionObserver: LinearModuleTapObserver {
     let layouts: [ModuleLayout]
     let queries: [Matrix<Float>]
     let query: Int
-    private let layoutOfModule: [Int: Int]
+    private let router: ModuleRouter
     private(set) var contributions: [Double]
     private let inputs = FloatBuffer(), projected = FloatBuffer()
 
@@ -168,12 +163,12 @@ final class TokenContributionObserver: LinearModuleTapObserver {
         self.layouts = layouts
         self.queries = queries
         self.query = query
-        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        router = ModuleRouter(layouts)
         contributions = [Double](repeating: 0, count: tokens)
     }
 
     func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex] else { return }
+        guard let m = router.position(of: tap) else { return }
         let layout = layouts[m]
         let T = tap.tokenCount, w = layout.inputSize, dOut = layout.outputSize
         _ = TapRows.inputs(tap, layout, into: inputs)

@@ -59,7 +59,7 @@ final class LowRankScorer: LinearModuleTapObserver {
     let layouts: [ModuleLayout]
     let factors: [LowRankFactors]
     let queryCount: Int
-    private let layoutOfModule: [Int: Int]
+    private let router: ModuleRouter
     /// scores[m][q * sequences + s] for the current batch.
     private(set) var scores: [[Double]] = []
     private let inputs = FloatBuffer(), projectedInputs = FloatBuffer(), projectedGradients = FloatBuffer()
@@ -68,7 +68,7 @@ final class LowRankScorer: LinearModuleTapObserver {
         self.layouts = layouts
         self.factors = factors
         self.queryCount = queryCount
-        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        router = ModuleRouter(layouts)
     }
 
     func begin(sequences: Int) {
@@ -76,7 +76,7 @@ final class LowRankScorer: LinearModuleTapObserver {
     }
 
     func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex] else { return }
+        guard let m = router.position(of: tap) else { return }
         let layout = layouts[m], f = factors[m]
         let N = tap.tokenCount, w = layout.inputSize, dOut = layout.outputSize, K = queryCount * f.rank
         _ = TapRows.inputs(tap, layout, into: inputs)

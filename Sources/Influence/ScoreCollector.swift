@@ -1,3 +1,5 @@
+import Numerics
+
 /// A score that is not a number: the preconditioner divided by (almost) zero, or a gradient
 /// overflowed. Reported instead of being printed as `null`.
 public struct NonFiniteScoreError: Error, CustomStringConvertible {

@@ -7,14 +7,14 @@ import Numerics
 /// row n of each module's [sequences × (d_out · inputSize)] matrix.
 final class SequenceGradients: LinearModuleTapObserver {
     let layouts: [ModuleLayout]
-    private let layoutOfModule: [Int: Int]
+    private let router: ModuleRouter
     /// Per module, a [capacity × parameterCount] buffer.
     let gradients: [FloatBuffer]
     private let inputs = FloatBuffer()
 
     init(layouts: [ModuleLayout]) {
         self.layouts = layouts
-        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        router = ModuleRouter(layouts)
         gradients = layouts.map { _ in FloatBuffer() }
     }
 
@@ -23,7 +23,7 @@ final class SequenceGradients: LinearModuleTapObserver {
     }
 
     func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex] else { return }
+        guard let m = router.position(of: tap) else { return }
         let layout = layouts[m]
         let width = layout.inputSize, dOut = layout.outputSize, P = layout.parameterCount
         gradients[m].reserve(tap.batch.sequenceCount * P)

@@ -17,27 +17,18 @@ public final class BertEncoder: @unchecked Sendable {
     private let parameters: ParameterStore
 
     public init(directory: URL) throws {
-        let configURL = directory.appendingPathComponent("config.json")
-        guard let data = FileManager.default.contents(atPath: configURL.path),
-              let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
-        else { throw CheckpointError(configURL, "file not found or invalid JSON") }
-        guard (config["model_type"] as? String) == "bert" else { throw CheckpointError(configURL, "not a BERT model (model_type bert)") }
-        func integer(_ key: String) throws -> Int {
-            guard let value = (config[key] as? NSNumber)?.intValue, value > 0 else { throw CheckpointError(configURL, "missing field \(key)") }
-            return value
-        }
-        hiddenSize = try integer("hidden_size")
-        headCount = try integer("num_attention_heads")
-        intermediateSize = try integer("intermediate_size")
-        layerCount = try integer("num_hidden_layers")
-        maxPositions = try integer("max_position_embeddings")
-        vocabularySize = try integer("vocab_size")
-        epsilon = Float((config["layer_norm_eps"] as? NSNumber)?.doubleValue ?? 1e-12)
-        if let act = config["hidden_act"] as? String, act != "gelu" { throw CheckpointError(configURL, "hidden_act \(act) is not supported") }
+        let config = try BertConfig.load(from: directory.appendingPathComponent("config.json"))
+        hiddenSize = config.hidden_size
+        headCount = config.num_attention_heads
+        intermediateSize = config.intermediate_size
+        layerCount = config.num_hidden_layers
+        maxPositions = config.max_position_embeddings
+        vocabularySize = config.vocab_size
+        epsilon = Float(config.layerNormEpsilon)
         let H = hiddenSize, I = intermediateSize
         var layout: [(name: String, shape: [Int])] = [
             ("embeddings.word_embeddings.weight", [vocabularySize, H]), ("embeddings.position_embeddings.weight", [maxPositions, H]),
-            ("embeddings.token_type_embeddings.weight", [try integer("type_vocab_size"), H]),
+            ("embeddings.token_type_embeddings.weight", [config.type_vocab_size, H]),
             ("embeddings.LayerNorm.weight", [H]), ("embeddings.LayerNorm.bias", [H]),
         ]
         for l in 0..<layerCount {
@@ -74,9 +65,9 @@ public final class BertEncoder: @unchecked Sendable {
         let batch = TokenBatch(sequences: sequences)
         let N = batch.tokenCount, H = hiddenSize, I = intermediateSize, d = H / headCount
         for s in 0..<batch.sequenceCount where batch.range(ofSequence: s).count > maxPositions {
-            throw ModelInputError("a sequence has more than \(maxPositions) tokens")
+            throw InputError("a sequence has more than \(maxPositions) tokens")
         }
-        if let bad = batch.tokens.first(where: { $0 < 0 || Int($0) >= vocabularySize }) { throw ModelInputError("token id \(bad) out of range") }
+        if let bad = batch.tokens.first(where: { $0 < 0 || Int($0) >= vocabularySize }) { throw InputError("token id \(bad) out of range") }
         var x = [Float](repeating: 0, count: N * H), attention = x, projected = x, scratch = x
         var hidden = [Float](repeating: 0, count: N * I)
         var q = x, k = x, v = x

@@ -21,15 +21,7 @@ public enum CrossEntropy {
                 logitGradients?.advanced(by: row * V).update(repeating: 0, count: V)
                 continue
             }
-            let maximum = vectorMax(rowLogits, V)
-            var total = Float8()
-            forEachChunk(V) { i, lanes in
-                var e = exp(loadLanes(rowLogits + i, lanes) - maximum)
-                if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
-                total += e
-                if let logitGradients { storeLanes(e, logitGradients + row * V + i, lanes) }
-            }
-            let partition = total.sum()
+            let (maximum, partition) = Softmax.shiftedExponentials(rowLogits, count: V, into: logitGradients.map { $0 + row * V })
             let logProbability = rowLogits[target] - maximum - Foundation.log(partition)
             tokenLogProbabilities?[row] = logProbability
             loss -= Double(weight) * Double(logProbability)

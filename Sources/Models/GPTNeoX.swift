@@ -1,3 +1,4 @@
+import Checkpoints
 import Numerics
 
 /// The GPT-NeoX decoder (Pythia, dolly-v2) with hand-written forward and backward passes.
@@ -102,6 +103,7 @@ public final class GPTNeoXModel: @unchecked Sendable {
 
     /// The tracked linear modules (DESIGN §2), in the order taps report them within a layer.
     /// Index `layer * 4 + k` for k = query_key_value, dense, dense_h_to_4h, dense_4h_to_h.
+    /// The fused `query_key_value` rows are ordered [head][q, k, v][head_dim], one row group each.
     public var trackedModules: [TrackedLinearModule] { Self.trackedModules(hyperparameters) }
 
     public static func trackedModules(_ h: GPTNeoXHyperparameters) -> [TrackedLinearModule] {
@@ -109,7 +111,8 @@ public final class GPTNeoXModel: @unchecked Sendable {
             let p = h.names.layer(l), a = p + h.names.attention
             return [
                 TrackedLinearModule(name: a + "query_key_value", kind: .attention, layer: l,
-                                    inputSize: h.hiddenSize, outputSize: 3 * h.hiddenSize, hasBias: h.attentionBias),
+                                    inputSize: h.hiddenSize, outputSize: 3 * h.hiddenSize, hasBias: h.attentionBias,
+                                    rowGroups: TrackedLinearModule.fusedQKVRowGroups(heads: h.headCount, headSize: h.headSize)),
                 TrackedLinearModule(name: a + "dense", kind: .attention, layer: l,
                                     inputSize: h.hiddenSize, outputSize: h.hiddenSize, hasBias: h.attentionBias),
                 TrackedLinearModule(name: p + "mlp.dense_h_to_4h", kind: .mlp, layer: l,
@@ -339,13 +342,13 @@ public final class GPTNeoXModel: @unchecked Sendable {
         let h = hyperparameters
         for s in 0..<batch.sequenceCount {
             let length = batch.range(ofSequence: s).count
-            if length == 0 { throw ModelInputError("sequence \(s) is empty") }
+            if length == 0 { throw InputError("sequence \(s) is empty") }
             if length > h.maxPositions {
-                throw ModelInputError("sequence \(s) has \(length) tokens; the model's context is \(h.maxPositions)")
+                throw InputError("sequence \(s) has \(length) tokens; the model's context is \(h.maxPositions)")
             }
         }
         if let bad = batch.tokens.first(where: { $0 < 0 || Int($0) >= h.vocabularySize }) {
-            throw ModelInputError("token id \(bad) is outside the vocabulary (0..<\(h.vocabularySize))")
+            throw InputError("token id \(bad) is outside the vocabulary (0..<\(h.vocabularySize))")
         }
     }
 
@@ -355,7 +358,7 @@ public final class GPTNeoXModel: @unchecked Sendable {
         for entry in parameters.entries {
             let p = parameters.values + entry.offset
             for i in 0..<entry.count where !p[i].isFinite {
-                throw ModelInputError("parameter \(entry.name) has a non-finite value (\(p[i])) at index \(i)")
+                throw InputError("parameter \(entry.name) has a non-finite value (\(p[i])) at index \(i)")
             }
         }
     }
@@ -365,10 +368,4 @@ public final class GPTNeoXModel: @unchecked Sendable {
 @inline(__always)
 func add(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
     forEachChunk(count) { i, lanes in storeLanes(loadLanes(a + i, lanes) + loadLanes(b + i, lanes), out + i, lanes) }
-}
-
-/// A problem with what was given to a model: bad tokens, lengths, weights.
-public struct ModelInputError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
 }

@@ -77,23 +77,3 @@ public struct ParameterNames: Sendable {
     public func layer(_ l: Int) -> String { family == .bloom ? "transformer.h.\(l)." : "gpt_neox.layers.\(l)." }
     public var attention: String { family == .bloom ? "self_attention." : "attention." }
 }
-
-/// A linear module whose weight enters influence (DESIGN §2).
-public struct TrackedLinearModule: Sendable, Equatable, Codable {
-    public enum Kind: String, Sendable, Codable { case mlp, attention }
-    public let name: String
-    public let kind: Kind
-    public let layer: Int
-    public let inputSize: Int
-    public let outputSize: Int
-    public let hasBias: Bool
-
-    public init(name: String, kind: Kind, layer: Int, inputSize: Int, outputSize: Int, hasBias: Bool) {
-        self.name = name
-        self.kind = kind
-        self.layer = layer
-        self.inputSize = inputSize
-        self.outputSize = outputSize
-        self.hasBias = hasBias
-    }
-}

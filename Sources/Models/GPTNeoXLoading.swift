@@ -65,7 +65,7 @@ extension GPTNeoXModel {
         self.init(hyperparameters: hyperparameters, parameters: store)
         do {
             try validateWeights()
-        } catch let error as ModelInputError {
+        } catch let error as InputError {
             throw CheckpointError(checkpoint.url, error.description)
         }
     }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Numerics
 
 extension GPTNeoXModel {
@@ -5,7 +6,7 @@ extension GPTNeoXModel {
     public func tokenLogProbabilities(
         _ sequences: [[Int]], activations: GPTNeoXActivations? = nil
     ) throws -> [[Float]] {
-        guard hyperparameters.classifierLabels == nil else { throw ModelInputError("a sequence classifier has no next-token probabilities") }
+        guard hyperparameters.classifierLabels == nil else { throw InputError("a sequence classifier has no next-token probabilities") }
         let batch = TokenBatch(sequences: sequences)
         try validate(batch)
         let activations = activations ?? GPTNeoXActivations(hyperparameters: hyperparameters)
@@ -22,7 +23,7 @@ extension GPTNeoXModel {
     public func greedyContinuation(
         of prompt: [Int], maxNewTokens: Int, stopTokens: Set<Int> = []
     ) throws -> [Int] {
-        guard hyperparameters.classifierLabels == nil else { throw ModelInputError("a sequence classifier does not generate text") }
+        guard hyperparameters.classifierLabels == nil else { throw InputError("a sequence classifier does not generate text") }
         var tokens = prompt
         let activations = GPTNeoXActivations(hyperparameters: hyperparameters)
         let V = hyperparameters.vocabularySize

@@ -1,3 +1,5 @@
+import Checkpoints
+
 /// One item for fitting or scoring: its tokens and how many of them are prompt.
 ///
 /// Plain text has `promptLength` 0: every next-token target counts. A prompt/completion item
@@ -41,7 +43,7 @@ extension GPTNeoXModel {
         var targets: [Int32] = []
         for example in examples {
             guard let label = example.label, (0..<labels).contains(label) else {
-                throw ModelInputError("a classifier example needs a label in 0..<\(labels)")
+                throw InputError("a classifier example needs a label in 0..<\(labels)")
             }
             targets.append(Int32(label))
         }

@@ -43,13 +43,6 @@ public final class Matrix<Element: BLASScalar>: @unchecked Sendable {
         }
     }
 
-    /// The identity matrix of size n.
-    public static func identity(_ n: Int) -> Matrix {
-        let m = Matrix(rows: n, cols: n)
-        for i in 0..<n { m.storage[i * n + i] = 1 }
-        return m
-    }
-
     deinit { UnsafeMutableRawPointer(storage).deallocate() }
 
     @inlinable
@@ -95,25 +88,5 @@ extension Matrix where Element == Double {
         let m = Matrix<Float>(rows: rows, cols: cols)
         for i in 0..<count { m.storage[i] = Float(storage[i]) }
         return m
-    }
-}
-
-/// An n-dimensional Float32 tensor as read from a checkpoint: a shape and row-major scalars.
-public struct Tensor: Sendable, Equatable {
-    public var shape: [Int]
-    public var scalars: [Float]
-
-    public init(shape: [Int], scalars: [Float]) {
-        precondition(shape.reduce(1, *) == scalars.count, "shape \(shape) does not match \(scalars.count) scalars")
-        self.shape = shape
-        self.scalars = scalars
-    }
-
-    public var count: Int { scalars.count }
-
-    /// The tensor viewed as a matrix: the last dimension is the columns, all others the rows.
-    public func asMatrix() -> Matrix<Float> {
-        let cols = shape.last ?? 1
-        return Matrix(rows: cols == 0 ? 0 : count / cols, cols: cols, values: scalars)
     }
 }

@@ -9,15 +9,7 @@ public enum Softmax {
         for r in 0..<rows {
             let row = x + r * cols
             let dst = out + r * cols
-            let maximum = vectorMax(row, cols)
-            var total = Float8()
-            forEachChunk(cols) { i, lanes in
-                var e = exp(loadLanes(row + i, lanes) - maximum)
-                if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
-                total += e
-                storeLanes(e, dst + i, lanes)
-            }
-            let scale = 1 / total.sum()
+            let scale = 1 / shiftedExponentials(row, count: cols, into: dst).partition
             forEachChunk(cols) { i, lanes in storeLanes(loadLanes(dst + i, lanes) * scale, dst + i, lanes) }
         }
     }
@@ -31,17 +23,33 @@ public enum Softmax {
         for r in 0..<rows {
             let row = x + r * cols
             let dst = out + r * cols
-            let maximum = vectorMax(row, cols)
-            var total = Float8()
-            forEachChunk(cols) { i, lanes in
-                var e = exp(loadLanes(row + i, lanes) - maximum)
-                if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
-                total += e
-            }
-            let logZ = maximum + Foundation.log(total.sum())
+            let logZ = logSumExp(row, count: cols)
             logPartition?[r] = logZ
             forEachChunk(cols) { i, lanes in storeLanes(loadLanes(row + i, lanes) - logZ, dst + i, lanes) }
         }
+    }
+
+    /// The log-sum-exp of one row, log Σ exp(x), computed stably as max + log Σ exp(x − max).
+    public static func logSumExp(_ x: UnsafePointer<Float>, count: Int) -> Float {
+        let (maximum, partition) = shiftedExponentials(x, count: count, into: nil)
+        return maximum + Foundation.log(partition)
+    }
+
+    /// The shifted exponentials of one row, exp(x − max), written to `into` when given (which
+    /// may alias `x`), and their sum: what softmax, log-softmax and cross-entropy all start from.
+    /// log p(x_i) = x_i − maximum − log(partition).
+    public static func shiftedExponentials(
+        _ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>?
+    ) -> (maximum: Float, partition: Float) {
+        let maximum = vectorMax(x, count)
+        var total = Float8()
+        forEachChunk(count) { i, lanes in
+            var e = exp(loadLanes(x + i, lanes) - maximum)
+            if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
+            total += e
+            if let out { storeLanes(e, out + i, lanes) }
+        }
+        return (maximum, total.sum())
     }
 
     /// Backward of softmax for one row set: dx = y ⊙ (dy − ⟨dy, y⟩), with `y` the forward output.

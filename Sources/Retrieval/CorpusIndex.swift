@@ -1,7 +1,6 @@
 import Checkpoints
 import Foundation
 import GRDB
-import HeapModule
 import Numerics
 
 /// A corpus in SQLite: every window of every document, an FTS5 table for BM25 search, and
@@ -26,14 +25,14 @@ public final class CorpusIndex: @unchecked Sendable {
 
     /// Opens an existing index.
     public init(url: URL) throws {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CorpusError("\(url.path): index not found (build it with `influence index`)") }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw CorpusError(url, "index not found (build it with `influence index`)") }
         self.url = url
         var configuration = Configuration()
         configuration.readonly = true
         do {
             database = try DatabaseQueue(path: url.path, configuration: configuration)
         } catch {
-            throw CorpusError("\(url.path): not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
+            throw CorpusError(url, "not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
         }
         let format: DatabaseValue?
         do {
@@ -42,10 +41,10 @@ public final class CorpusIndex: @unchecked Sendable {
                 return try DatabaseValue.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'format'")
             }
         } catch {
-            throw CorpusError("\(url.path): not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
+            throw CorpusError(url, "not a corpus index (\(error))".replacingOccurrences(of: "\n", with: " "))
         }
         guard let format, String.fromDatabaseValue(format) == Self.format else {
-            throw CorpusError("\(url.path): an incomplete corpus index (no completion marker: was its build interrupted?); build it again with `influence index`")
+            throw CorpusError(url, "an incomplete corpus index (no completion marker: was its build interrupted?); build it again with `influence index`")
         }
     }
 
@@ -54,7 +53,7 @@ public final class CorpusIndex: @unchecked Sendable {
         do {
             return try database.read(body)
         } catch let error as DatabaseError {
-            throw CorpusError("\(url.path): cannot read the index (\(error.message ?? "SQLite error \(error.resultCode.rawValue)"))")
+            throw CorpusError(url, "cannot read the index (\(error.message ?? "SQLite error \(error.resultCode.rawValue)"))")
         }
     }
 
@@ -65,7 +64,7 @@ public final class CorpusIndex: @unchecked Sendable {
     /// subscripts trap on a value of the wrong type).
     private func value<T: DatabaseValueConvertible>(_ row: Row, _ column: String) throws -> T {
         guard let value = T.fromDatabaseValue(row[column] as DatabaseValue) else {
-            throw CorpusError("\(url.path): corrupt index (column \(column) holds a value of the wrong type)")
+            throw CorpusError(url, "corrupt index (column \(column) holds a value of the wrong type)")
         }
         return value
     }
@@ -117,7 +116,7 @@ public final class CorpusIndex: @unchecked Sendable {
             }
             try flush()
             progress(windows)
-            guard windows > 0 else { throw CorpusError("\(reader.url.path): the corpus is empty (no text found)") }
+            guard windows > 0 else { throw CorpusError(reader.url, "the corpus is empty (no text found)") }
             try queue.write { db in
                 var entries = metadata
                 entries["window_words"] = String(windowWords)
@@ -130,11 +129,11 @@ public final class CorpusIndex: @unchecked Sendable {
                 for (key, value) in entries.sorted(by: { $0.key < $1.key }) { try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?)", arguments: [key, value]) }
             }
             try queue.close()
-            if rename(temporary.path, url.path) != 0 { throw CorpusError("\(url.path): cannot move the index into place") }
+            if rename(temporary.path, url.path) != 0 { throw CorpusError(url, "cannot move the index into place") }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             if error is CorpusError { throw error }
-            throw CorpusError("\(url.path): \(error)".replacingOccurrences(of: "\n", with: " "))
+            throw CorpusError(url, "\(error)".replacingOccurrences(of: "\n", with: " "))
         }
         return BuildReport(sourceDocuments: sources, windows: windows, skippedLines: reader.skippedLines)
     }
@@ -173,17 +172,17 @@ public final class CorpusIndex: @unchecked Sendable {
 
     /// The `limit` windows whose embeddings have the largest inner product (cosine, for unit
     /// vectors) with `query`: exact search, one matrix-vector product per block of 4096 rows,
-    /// a heap of the best, so memory stays flat in the corpus size.
+    /// the best kept by `TopK`, so memory stays flat in the corpus size. Ties rank the earlier row first.
     public func nearest(_ query: [Float], limit: Int) throws -> [(row: Int64, score: Double)] {
         guard let dimension = metadata["embedding_dimension"].flatMap(Int.init) else {
-            throw CorpusError("\(url.path): the index has no embeddings (build it with --embedder)")
+            throw CorpusError(url, "the index has no embeddings (build it with --embedder)")
         }
-        guard (1...65536).contains(dimension) else { throw CorpusError("\(url.path): corrupt index (embedding dimension \(dimension))") }
+        guard (1...65536).contains(dimension) else { throw CorpusError(url, "corrupt index (embedding dimension \(dimension))") }
         guard dimension == query.count else {
-            throw CorpusError("\(url.path): embeddings have \(dimension) dimensions, the query \(query.count) (another embedder?)")
+            throw CorpusError(url, "embeddings have \(dimension) dimensions, the query \(query.count) (another embedder?)")
         }
-        struct Hit: Comparable { let score: Float; let row: Int64; static func < (a: Hit, b: Hit) -> Bool { a.score < b.score } }
-        var best = Heap<Hit>()
+        guard limit > 0 else { return [] }
+        var best = TopK(k: limit)
         var afterRow: Int64 = 0
         let block = 4096
         var matrix = [Float](repeating: 0, count: block * dimension), scores = [Float](repeating: 0, count: block)
@@ -195,7 +194,7 @@ public final class CorpusIndex: @unchecked Sendable {
             var ids: [Int64] = []
             for (i, row) in rows.enumerated() {
                 let blob: Data = try value(row, "vector")
-                guard blob.count == dimension * 4 else { throw CorpusError("\(url.path): a stored embedding has the wrong size") }
+                guard blob.count == dimension * 4 else { throw CorpusError(url, "a stored embedding has the wrong size") }
                 blob.withUnsafeBytes { raw in
                     for j in 0..<dimension { matrix[i * dimension + j] = raw.loadUnaligned(fromByteOffset: 4 * j, as: Float.self) }
                 }
@@ -205,13 +204,10 @@ public final class CorpusIndex: @unchecked Sendable {
                 Float.gemm(.none, .none, m: rows.count, n: 1, k: dimension, alpha: 1, a: m.baseAddress!, lda: dimension,
                            b: q.baseAddress!, ldb: 1, beta: 0, c: s.baseAddress!, ldc: 1)
             } } }
-            for i in 0..<rows.count {
-                let hit = Hit(score: scores[i], row: ids[i])
-                if best.count < limit { best.insert(hit) } else if let worst = best.min, worst < hit { _ = best.replaceMin(with: hit) }
-            }
+            for i in 0..<rows.count { best.insert(score: Double(scores[i]), index: Int(ids[i])) }
             afterRow = ids.last!
         }
-        return best.unordered.sorted(by: >).map { ($0.row, Double($0.score)) }
+        return best.sorted.map { (Int64($0.index), $0.score) }
     }
 
     public func entries(_ rows: [Int64]) throws -> [Entry] {
@@ -219,30 +215,11 @@ public final class CorpusIndex: @unchecked Sendable {
             try rows.compactMap { row in
                 try Row.fetchOne(db, sql: "SELECT source_id, window, start, end, text FROM documents WHERE rowid = ?", arguments: [row]).map {
                     let start: Int = try value($0, "start"), end: Int = try value($0, "end")
-                    guard start <= end else { throw CorpusError("\(url.path): corrupt index (window \(row) ends before it starts)") }
+                    guard start <= end else { throw CorpusError(url, "corrupt index (window \(row) ends before it starts)") }
                     return Entry(row: row, window: DocumentWindow(sourceId: try value($0, "source_id"), window: try value($0, "window"),
                                                                   byteRange: start..<end, text: try value($0, "text")))
                 }
             }
         }
-    }
-
-    /// `count` rows chosen uniformly at random (seeded), for baselines and sampling.
-    public func randomRows(_ count: Int, seed: UInt64) throws -> [Int64] {
-        var generator = SeededGenerator(state: seed)
-        let total = self.count
-        return (0..<max(0, min(count, total))).map { _ in Int64(1 + Int(generator.next() % UInt64(total))) }
-    }
-}
-
-/// SplitMix64, for reproducible sampling without pulling the numerics module's generator in.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -11,12 +11,6 @@ public struct SourceDocument: Sendable, Equatable {
     }
 }
 
-/// Problems with corpus input, one line naming the file.
-public struct CorpusError: Error, CustomStringConvertible {
-    public let description: String
-    public init(_ description: String) { self.description = description }
-}
-
 /// Streams the documents of a corpus without loading it whole: a JSON Lines file of
 /// `{"id", "text"}` (ids default to line numbers), a plain-text file (one document per
 /// non-empty line), or a directory of `.txt`/`.md` files (one document per file, id = path).
@@ -26,7 +20,7 @@ public final class CorpusReader {
     public private(set) var skippedLines = 0
 
     public init(url: URL) throws {
-        guard FileManager.default.fileExists(atPath: url.path) else { throw CorpusError("\(url.path): corpus not found") }
+        guard FileManager.default.fileExists(atPath: url.path) else { throw CorpusError(url, "corpus not found") }
         self.url = url
     }
 
@@ -58,7 +52,7 @@ public final class CorpusReader {
             if isJSONLines {
                 guard let object = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any],
                       let text = object["text"] as? String
-                else { throw CorpusError("\(url.path):\(number): expected {\"id\", \"text\"}") }
+                else { throw CorpusError(url, line: number, "expected {\"id\", \"text\"}") }
                 let id = (object["id"] as? String) ?? (object["id"] as? NSNumber)?.stringValue ?? String(number)
                 try body(SourceDocument(id: id, text: text))
             } else {
@@ -69,7 +63,7 @@ public final class CorpusReader {
 
     /// The file's lines as raw bytes, read in 1 MB chunks.
     static func lines(of url: URL, _ body: ([UInt8]) throws -> Void) throws {
-        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw CorpusError("\(url.path): cannot open") }
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw CorpusError(url, "cannot open") }
         defer { try? handle.close() }
         var pending: [UInt8] = []
         while true {

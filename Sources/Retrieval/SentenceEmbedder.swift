@@ -20,13 +20,11 @@ public final class SentenceEmbedder: @unchecked Sendable {
         self.name = name ?? directory.lastPathComponent
         encoder = try BertEncoder(directory: directory)
         tokenizer = try WordPieceTokenizer(contentsOf: directory.appendingPathComponent("tokenizer.json"))
-        var length = 256
-        if let data = FileManager.default.contents(atPath: directory.appendingPathComponent("sentence_bert_config.json").path),
-           let config = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
-           let value = (config["max_seq_length"] as? NSNumber)?.intValue {
-            length = value
-        }
-        maximumLength = min(length, encoder.maxPositions)
+        // sentence-transformers' own settings; without them, its default of 256 tokens.
+        struct SentenceTransformersConfig: Decodable { let max_seq_length: Int? }
+        let settings = FileManager.default.contents(atPath: directory.appendingPathComponent("sentence_bert_config.json").path)
+            .flatMap { try? JSONDecoder().decode(SentenceTransformersConfig.self, from: $0) }
+        maximumLength = min(settings?.max_seq_length ?? 256, encoder.maxPositions)
     }
 
     /// The per-user cache the wheel may be unpacked into: `$XDG_CACHE_HOME/swift-influence/models`

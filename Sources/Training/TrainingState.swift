@@ -22,7 +22,7 @@ public struct TrainingState {
     /// Puts the moments and step count into a trainer for the same model layout.
     public func restore(into trainer: Trainer) throws {
         guard firstMoment.count == trainer.optimizer.firstMoment.count else {
-            throw ModelInputError("the saved optimizer state does not fit this model")
+            throw InputError("the saved optimizer state does not fit this model")
         }
         trainer.optimizer.firstMoment.values.update(from: firstMoment, count: firstMoment.count)
         trainer.optimizer.secondMoment.values.update(from: secondMoment, count: secondMoment.count)

@@ -146,7 +146,7 @@ func benchmarkInfluence() throws {
     let fitting = examples(16, length: 256)
     print("EK-FAC on a 70m-sized GPT-NeoX (random weights), 16 sequences × 256 tokens, batch 8")
     for blocks in [AttentionBlocks.perHead, .fused] {
-        let layouts = ModuleLayout.gptNeoX(h, modules: .all, attentionBlocks: blocks, includeBias: false)
+        let layouts = ModuleLayout.of(GPTNeoXModel.trackedModules(h), selection: .all, attentionBlocks: blocks, includeBias: false)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 8, seed: 1)
         var covariances: CovarianceAccumulator!
         let pass1 = try bestTime(repetitions: 1) { covariances = try fitter.accumulateCovariances(fitting) }

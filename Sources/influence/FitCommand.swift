@@ -72,7 +72,7 @@ struct Fit: ParsableCommand {
         let tokenized = try loaded.tokenize(records, source: data, maxLength: sequenceLength, requireLabels: false)
         if tokenized.truncated > 0 { warn("note: cut \(tokenized.truncated) sequences to \(sequenceLength) tokens") }
 
-        let layouts = ModuleLayout.gptNeoX(h, modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias)
+        let layouts = ModuleLayout.of(GPTNeoXModel.trackedModules(h), selection: modules, attentionBlocks: attentionBlocks, includeBias: includeBias)
         let options = FactorManifest.Options(
             modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias, maxSequences: maxSequences,
             sequenceLength: sequenceLength, batchSize: batchSize, seed: seed, data: data, dataFingerprint: FileDigest.fingerprint(ofPath: data))

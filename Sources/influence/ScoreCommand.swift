@@ -127,7 +127,7 @@ struct Score: ParsableCommand {
             let loaded = try LoadedModel(path: model!)
             if method == .gdp {
                 let attentionBlocks = try factors.map { try FactorStore.readManifest(URL(fileURLWithPath: $0)).options.attentionBlocks } ?? .fused
-                let layouts = ModuleLayout.gptNeoX(loaded.model.hyperparameters, modules: modules, attentionBlocks: attentionBlocks, includeBias: false)
+                let layouts = loaded.model.moduleLayouts(modules, attentionBlocks: attentionBlocks, includeBias: false)
                 return Setup(queryModel: loaded, documentModel: loaded, layouts: layouts, preconditioners: [])
             }
             let p = try preconditioner(factors!, for: loaded.model, modelPath: model!, role: "the", damping: damping)
@@ -136,7 +136,7 @@ struct Score: ParsableCommand {
         let ft = try LoadedModel(path: finetuned!), pt = try LoadedModel(path: pretrained!)
         try checkSharedBackbone(pretrained: pt, finetuned: ft)
         if method == .gdp {
-            let layouts = ModuleLayout.gptNeoX(ft.model.hyperparameters, modules: modules, attentionBlocks: .fused, includeBias: false)
+            let layouts = ft.model.moduleLayouts(modules, attentionBlocks: .fused, includeBias: false)
             return Setup(queryModel: ft, documentModel: pt, layouts: layouts, preconditioners: [])
         }
         let ftPreconditioner = try preconditioner(finetunedFactors!, for: ft.model, modelPath: finetuned!, role: "fine-tuned",

@@ -10,7 +10,7 @@ import Numerics
 BLAS.relaunchWithBestKernelsIfNeeded()
 BLAS.useSingleThread()
 
-struct Influence: ParsableCommand {
+struct InfluenceTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "influence",
         abstract: "Which training documents made a language model say this? Influence functions with EK-FAC.",
@@ -19,10 +19,10 @@ struct Influence: ParsableCommand {
     )
 }
 
-// As `Influence.main()`, with Foundation's file-system errors turned into one-line messages.
+// As `InfluenceTool.main()`, with Foundation's file-system errors turned into one-line messages.
 do {
-    var command = try Influence.parseAsRoot()
+    var command = try InfluenceTool.parseAsRoot()
     try command.run()
 } catch {
-    Influence.exit(withError: FileSystemProblem.oneLine(error))
+    InfluenceTool.exit(withError: FileSystemProblem.oneLine(error))
 }

@@ -4,6 +4,7 @@ import Influence
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 /// (e) EK-FAC influence against influence with the exact damped Gauss–Newton matrix, built
 /// densely in Float64 over every tracked weight of a micro model (896 parameters):
@@ -26,7 +27,7 @@ import Testing
         let model = microModel()
         let V = model.hyperparameters.vocabularySize
         let fitting = randomExamples(count: 12, lengths: 4...8, vocabulary: V, seed: 40)
-        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: .fused, includeBias: false)
+        let layouts = model.moduleLayouts(.all, attentionBlocks: .fused, includeBias: false)
         let runner = GradientRunner(model: model, layouts: layouts)
         let P = layouts.reduce(0) { $0 + $1.parameterCount }
         func flat(_ gradients: [[Float]]) -> [Double] { gradients.flatMap { $0.map(Double.init) } }

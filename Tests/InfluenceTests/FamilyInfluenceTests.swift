@@ -4,6 +4,7 @@ import Influence
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 /// Fit and score on the other model families the tool reads, against exact expectations and
 /// dense solves: BLOOM (ALiBi, embedding layer norm, tied head; the fixture is checked against
@@ -18,7 +19,7 @@ import Testing
     /// of each block's explicit EK-FAC matrix.
     func fitAndScore(_ model: GPTNeoXModel, fitting: [TokenizedExample], copies: Int, queries: [TokenizedExample],
                      documents: [TokenizedExample], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .attention, attentionBlocks: .perHead, includeBias: false)
+        let layouts = model.moduleLayouts(.attention, attentionBlocks: .perHead, includeBias: false)
         let (factors, _) = try fitAgainstExactExpectations(model, layouts, fitting, copies: copies, sourceLocation: sourceLocation)
         let damping = 1e-3
         let scores = try InfluenceScorer(model: model, layouts: layouts, queries: queries,

@@ -5,6 +5,7 @@ import Influence
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 /// Our EK-FAC against Kronfluence 1.0.1's on the same tiny GPT-NeoX and data, in Kronfluence's
 /// configuration (fused attention blocks, a ones column for layers with a bias, absolute
@@ -29,7 +30,7 @@ import Testing
 
         // 16 passes over the fitting data: our sampling noise is a quarter of one Kronfluence fit's.
         let copies = 16
-        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: .fused, includeBias: true)
+        let layouts = model.moduleLayouts(.all, attentionBlocks: .fused, includeBias: true)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 16, seed: 5)
         let repeated = (0..<copies).flatMap { _ in fitting }
         let covariances = try fitter.accumulateCovariances(repeated)

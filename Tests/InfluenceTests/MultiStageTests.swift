@@ -4,13 +4,14 @@ import Influence
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 @Suite struct MultiStageTests {
     /// With identity preconditioners, multi-stage influence is the dot product of the
     /// fine-tuned query gradient and the pre-trained document gradient.
     @Test func identityPreconditionersGiveTheCrossModelGradientDotProduct() throws {
         let pretrained = microModel(seed: 21), finetuned = microModel(seed: 77)
-        let layouts = ModuleLayout.gptNeoX(pretrained.hyperparameters, modules: .all, attentionBlocks: .fused, includeBias: false)
+        let layouts = pretrained.moduleLayouts(.all, attentionBlocks: .fused, includeBias: false)
         let queries = randomExamples(count: 2, lengths: 6...9, vocabulary: 11, seed: 60, promptLength: 3)
         let documents = randomExamples(count: 5, lengths: 3...10, vocabulary: 11, seed: 61)
         let scores = try InfluenceScorer(model: finetuned, layouts: layouts, queries: queries, preconditioners: [])

@@ -5,6 +5,7 @@ import Influence
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 @Suite struct ScoringTests {
     /// (c) GDP scores equal the dot products of PyTorch's gradients (fixture written by
@@ -21,7 +22,7 @@ import Testing
         let prompts = try reference.integers("query_prompt_lengths")
         let queries = try sequences("query").enumerated().map { TokenizedExample(tokens: $1, promptLength: prompts[$0]) }
         let documents = try sequences("train").map { TokenizedExample(tokens: $0) }
-        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: .fused, includeBias: false)
+        let layouts = model.moduleLayouts(.all, attentionBlocks: .fused, includeBias: false)
         let scorer = try InfluenceScorer(model: model, layouts: layouts, queries: queries, preconditioners: [])
         let (total, perModule) = try scorer.score(model: model, documents: documents)
         let expected = try reference.doubles("scores"), expectedModules = try reference.doubles("module_scores")

@@ -13,9 +13,9 @@ import Testing
         let crlf = try JSONLines.decode(DataRecord.self, from: Data("{\"text\": \"a\"}\r\n{\"text\": \"b\"}\r\n".utf8), source: "f")
         #expect(crlf.map(\.text) == ["a", "b"])
         #expect(problem(Array("{\"text\": \"a\"}\n{\"text\": \"".utf8) + [0xFF] + Array("\"}\n".utf8))
-                == JSONLinesError(source: "f", line: 2, problem: .invalidUTF8))
-        #expect(problem(Array("\n[1]\n".utf8)) == JSONLinesError(source: "f", line: 2, problem: .notAnObject))
-        #expect(problem(Array("{\"text\": 3}\n".utf8)) == JSONLinesError(source: "f", line: 1, problem: .wrongType("text")))
-        #expect(problem(Array("{\"text\": \n".utf8)) == JSONLinesError(source: "f", line: 1, problem: .invalidJSON))
+                == JSONLinesError(path: "f", line: 2, problem: .invalidUTF8))
+        #expect(problem(Array("\n[1]\n".utf8)) == JSONLinesError(path: "f", line: 2, problem: .notAnObject))
+        #expect(problem(Array("{\"text\": 3}\n".utf8)) == JSONLinesError(path: "f", line: 1, problem: .wrongType("text")))
+        #expect(problem(Array("{\"text\": \n".utf8)) == JSONLinesError(path: "f", line: 1, problem: .invalidJSON))
     }
 }

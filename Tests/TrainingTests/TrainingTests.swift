@@ -171,7 +171,7 @@ import Training
     @Test func labelsOutsideTheSetAreErrors() throws {
         let model = try GPTNeoXModel(directory: TrainingTests.fixtures.appendingPathComponent("classifier"))
         let examples = [TokenizedExample(tokens: [1, 2, 3], label: 3)]
-        #expect(throws: ModelInputError.self) { try model.lossTargets(TokenBatch(examples: examples), examples: examples) }
+        #expect(throws: InputError.self) { try model.lossTargets(TokenBatch(examples: examples), examples: examples) }
     }
 }
 

@@ -3,6 +3,7 @@ import Influence
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 /// Which token rows enter A, S and Λ (issue: the eigenbasis was fitted on other rows than Λ).
 @Suite struct CurvatureRowsTests {

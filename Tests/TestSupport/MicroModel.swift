@@ -5,7 +5,7 @@ import Numerics
 import Testing
 
 /// A micro GPT-NeoX with every feature on and weights large enough that all of them matter.
-func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
+public func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
     let h = GPTNeoXHyperparameters(
         vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
         rotaryFraction: 0.5, parallelResidual: true, activation: .exact, attentionBias: true)
@@ -21,7 +21,7 @@ func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
 /// A sequence classifier (3 labels) whose backbone is `backbone`'s, perturbed by noise of
 /// standard deviation `perturbation` on every matrix, with a new random head: a fine-tuned
 /// model with a different head.
-func microClassifier(backboneOf backbone: GPTNeoXModel, perturbation: Float = 0.1, seed: UInt64 = 90) -> GPTNeoXModel {
+public func microClassifier(backboneOf backbone: GPTNeoXModel, perturbation: Float = 0.1, seed: UInt64 = 90) -> GPTNeoXModel {
     var h = backbone.hyperparameters
     h.classifierLabels = 3
     let model = GPTNeoXModel(hyperparameters: h, seed: seed, initializerRange: 0.4)
@@ -36,13 +36,13 @@ func microClassifier(backboneOf backbone: GPTNeoXModel, perturbation: Float = 0.
     return model
 }
 
-func labelledExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed: UInt64, labels: Int = 3) -> [TokenizedExample] {
+public func labelledExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed: UInt64, labels: Int = 3) -> [TokenizedExample] {
     randomExamples(count: count, lengths: lengths, vocabulary: vocabulary, seed: seed).enumerated().map {
         TokenizedExample(tokens: $1.tokens, label: ($0 * 7 + 1) % labels)
     }
 }
 
-func randomExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed: UInt64, promptLength: Int = 0) -> [TokenizedExample] {
+public func randomExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed: UInt64, promptLength: Int = 0) -> [TokenizedExample] {
     var rng = RandomGenerator(seed: seed)
     return (0..<count).map { _ in
         let n = lengths.lowerBound + rng.nextInt(below: lengths.count)
@@ -50,16 +50,16 @@ func randomExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: Int, seed
     }
 }
 
-func fitFactors(_ model: GPTNeoXModel, _ examples: [TokenizedExample], blocks: AttentionBlocks, bias: Bool = false,
+public func fitFactors(_ model: GPTNeoXModel, _ examples: [TokenizedExample], blocks: AttentionBlocks, bias: Bool = false,
                 modules: ModuleSelection = .all, batchSize: Int = 4, seed: UInt64 = 5) throws -> EKFACFactors {
-    let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: modules, attentionBlocks: blocks, includeBias: bias)
+    let layouts = model.moduleLayouts(modules, attentionBlocks: blocks, includeBias: bias)
     let fitter = FactorFitter(model: model, layouts: layouts, batchSize: batchSize, seed: seed)
     let covariances = try fitter.accumulateCovariances(examples)
     return try fitter.correctEigenvalues(examples, eigenbases: FactorFitter.eigenbases(covariances), covariances: covariances)
 }
 
 /// Solves M x = b for a dense symmetric positive definite M (Float64, Cholesky).
-func solveSPD(_ m: [[Double]], _ b: [Double]) -> [Double] {
+public func solveSPD(_ m: [[Double]], _ b: [Double]) -> [Double] {
     let n = b.count
     var l = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
     for i in 0..<n {
@@ -87,7 +87,7 @@ func solveSPD(_ m: [[Double]], _ b: [Double]) -> [Double] {
 /// The explicit curvature matrix of block b of module m: (Q_S ⊗ Q_A) diag(λ) (Q_S ⊗ Q_A)ᵀ over
 /// the block's weights in row-major order (index i · inputSize + j), with λ = Λ for EK-FAC and
 /// the Kronecker eigenvalues T · λ_S,i λ_A,j for K-FAC (T = counted tokens per sequence).
-func explicitEKFAC(_ factors: EKFACFactors, module m: Int, block b: Int, method: PreconditionerMethod = .ekfac) -> [[Double]] {
+public func explicitEKFAC(_ factors: EKFACFactors, module m: Int, block b: Int, method: PreconditionerMethod = .ekfac) -> [[Double]] {
     let basis = factors.eigenbases[m]
     let w = basis.layout.inputSize, d = basis.layout.blocks[b].size, n = d * w
     let qS = basis.outputEigenvectors[b], qA = basis.inputEigenvectors
@@ -119,7 +119,7 @@ func explicitEKFAC(_ factors: EKFACFactors, module m: Int, block b: Int, method:
 
 /// (G + λI)⁻¹ v for one module's gradient, block by block, with the explicit curvature matrix
 /// of each block solved densely (Cholesky, Float64).
-func denseInverseProduct(_ gradient: [Double], _ factors: EKFACFactors, module m: Int, damping: Double,
+public func denseInverseProduct(_ gradient: [Double], _ factors: EKFACFactors, module m: Int, damping: Double,
                          method: PreconditionerMethod = .ekfac) -> [Double] {
     let layout = factors.layouts[m]
     var result = gradient
@@ -134,7 +134,7 @@ func denseInverseProduct(_ gradient: [Double], _ factors: EKFACFactors, module m
 
 /// Scores [query][document] and per module [module][query][document] as plain Float64 dot
 /// products of already preconditioned query gradients and raw document gradients, both [item][module][entry].
-func denseScores(_ queries: [[[Double]]], _ documents: [[[Float]]]) -> (total: [[Double]], perModule: [[[Double]]]) {
+public func denseScores(_ queries: [[[Double]]], _ documents: [[[Float]]]) -> (total: [[Double]], perModule: [[[Double]]]) {
     let modules = queries.first?.count ?? 0
     let perModule = (0..<modules).map { m in
         queries.map { q in documents.map { d in zip(q[m], d[m]).reduce(0.0) { $0 + $1.0 * Double($1.1) } } }
@@ -146,7 +146,7 @@ func denseScores(_ queries: [[[Double]]], _ documents: [[[Float]]]) -> (total: [
 /// A relative tolerance with a floor tied to the scale of all scores: |a − b| ≤ tolerance ×
 /// max(|b|, 10⁻³ × max |scores|), so a score near zero is held to the others' precision and
 /// not to an absolute 1.
-func expectScoresClose(_ actual: [[Double]], _ expected: [[Double]], tolerance: Double, _ what: String,
+public func expectScoresClose(_ actual: [[Double]], _ expected: [[Double]], tolerance: Double, _ what: String,
                        sourceLocation: SourceLocation = #_sourceLocation) {
     let scale = expected.joined().map(abs).max() ?? 0
     #expect(scale > 0, "\(what): all expected scores are zero", sourceLocation: sourceLocation)
@@ -159,7 +159,7 @@ func expectScoresClose(_ actual: [[Double]], _ expected: [[Double]], tolerance: 
     }
 }
 
-func relativeError(_ a: [Double], _ b: [Double]) -> Double {
+public func relativeError(_ a: [Double], _ b: [Double]) -> Double {
     var difference = 0.0, norm = 0.0
     for (x, y) in zip(a, b) { difference += (x - y) * (x - y); norm += y * y }
     return (difference / max(norm, 1e-300)).squareRoot()

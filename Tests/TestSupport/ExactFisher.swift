@@ -7,22 +7,22 @@ import Testing
 
 /// The module inputs aₜ (with the bias column when the layout has one) and output gradients gₜ
 /// of every row of one backward pass, copied from the taps in Float64.
-final class TapRecorder: LinearModuleTapObserver {
-    let layouts: [ModuleLayout]
-    private let layoutOfModule: [Int: Int]
+public final class TapRecorder: LinearModuleTapObserver {
+    public let layouts: [ModuleLayout]
+    private let router: ModuleRouter
     /// [layout][row][inputSize] and [layout][row][outputSize].
-    private(set) var inputs: [[[Double]]]
-    private(set) var gradients: [[[Double]]]
+    public private(set) var inputs: [[[Double]]]
+    public private(set) var gradients: [[[Double]]]
 
-    init(layouts: [ModuleLayout]) {
+    public init(layouts: [ModuleLayout]) {
         self.layouts = layouts
-        layoutOfModule = Dictionary(uniqueKeysWithValues: layouts.enumerated().map { ($1.moduleIndex, $0) })
+        router = ModuleRouter(layouts)
         inputs = layouts.map { _ in [] }
         gradients = layouts.map { _ in [] }
     }
 
-    func observe(_ tap: LinearModuleTap) {
-        guard let m = layoutOfModule[tap.moduleIndex] else { return }
+    public func observe(_ tap: LinearModuleTap) {
+        guard let m = router.position(of: tap) else { return }
         let bias: [Double] = layouts[m].includesBias ? [1] : []
         inputs[m] = (0..<tap.tokenCount).map { t in (0..<tap.inputSize).map { Double(tap.inputs[t * tap.inputSize + $0]) } + bias }
         gradients[m] = (0..<tap.tokenCount).map { t in (0..<tap.outputSize).map { Double(tap.outputGradients[t * tap.outputSize + $0]) } }
@@ -30,7 +30,7 @@ final class TapRecorder: LinearModuleTapObserver {
 
     /// Forward and backward of the loss on `example`'s counted targets (its true next tokens or
     /// its label), recording every row.
-    static func record(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], _ example: TokenizedExample) throws -> TapRecorder {
+    public static func record(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], _ example: TokenizedExample) throws -> TapRecorder {
         let recorder = TapRecorder(layouts: layouts)
         try GradientRunner(model: model, layouts: layouts).run([example], observer: recorder)
         return recorder
@@ -43,23 +43,23 @@ final class TapRecorder: LinearModuleTapObserver {
 /// label), independently; the pass's pseudo-gradient at row t is the sum over terms of that
 /// term's labelled gradient. `terms[k][y]` holds term k's probability p(y) and the per-row
 /// output gradients of −log p(y) alone, over the rows of the whole sequence.
-struct EnumeratedSequence {
-    struct Label {
-        let probability: Double
+public struct EnumeratedSequence {
+    public struct Label {
+        public let probability: Double
         /// [layout][row][outputSize].
-        let gradients: [[[Double]]]
+        public let gradients: [[[Double]]]
     }
 
     /// [layout][row][inputSize].
-    let inputs: [[[Double]]]
+    public let inputs: [[[Double]]]
     /// The rows that enter A and S, as the model's API reports them for this sequence.
-    let covarianceRows: [Int]
-    let terms: [[Label]]
+    public let covarianceRows: [Int]
+    public let terms: [[Label]]
 
     /// A plain-text sequence of a language model: term s is the target of row s; its labelled
     /// gradient comes from the prefix tokens[0...s] followed by y, with only row s counted
     /// (rows after s do not reach rows ≤ s in a causal model).
-    static func languageModel(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
+    public static func languageModel(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
         let V = model.hyperparameters.vocabularySize, T = tokens.count
         let example = TokenizedExample(tokens: tokens)
         let whole = try TapRecorder.record(model, layouts, example)
@@ -79,7 +79,7 @@ struct EnumeratedSequence {
     }
 
     /// A classifier's sequence: one term, its label.
-    static func classifier(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
+    public static func classifier(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
         let labels = model.hyperparameters.classifierLabels!
         let example = TokenizedExample(tokens: tokens, label: 0)
         let whole = try TapRecorder.record(model, layouts, example)
@@ -100,7 +100,7 @@ struct EnumeratedSequence {
     }
 
     /// Every joint labelling of the terms with its probability: [(probability, label per term)].
-    var labellings: [(Double, [Int])] {
+    public var labellings: [(Double, [Int])] {
         var result: [(Double, [Int])] = [(1, [])]
         for term in terms {
             result = result.flatMap { p, labels in term.indices.map { (p * term[$0].probability, labels + [$0]) } }
@@ -119,20 +119,20 @@ struct EnumeratedSequence {
 /// and, for S and Λ, the standard deviation σ (Frobenius norm) of their estimate from one
 /// sampled labelling per sequence: a fit on K copies of each sequence has deviation σ/√K.
 /// (Λ's σ uses E Zₖ = 0, true of a score's expectation: E_y ∇log p(y) = 0.)
-struct FisherExpectations {
+public struct FisherExpectations {
     /// [layout] (inputSize², row-major).
-    var inputCovariances: [[Double]] = []
+    public var inputCovariances: [[Double]] = []
     /// [layout][block] (size², row-major), and σ.
-    var outputCovariances: [[[Double]]] = []
-    var outputDeviations: [[Double]] = []
+    public var outputCovariances: [[[Double]]] = []
+    public var outputDeviations: [[Double]] = []
     /// [layout][block] (size × inputSize, row-major) in the given eigenbases, and σ.
-    var eigenvalues: [[[Double]]] = []
-    var eigenvalueDeviations: [[Double]] = []
+    public var eigenvalues: [[[Double]]] = []
+    public var eigenvalueDeviations: [[Double]] = []
     /// [layout][block] with `gaussNewton`: the exact Gauss–Newton block (1/N) Σₙ E_y[vec Gₙ vec Gₙᵀ]
     /// ((size · inputSize)², row-major).
-    var gaussNewtonBlocks: [[[Double]]] = []
+    public var gaussNewtonBlocks: [[[Double]]] = []
 
-    init(sequences: [EnumeratedSequence], eigenbases: [ModuleEigenbasis], gaussNewton: Bool = false) {
+    public init(sequences: [EnumeratedSequence], eigenbases: [ModuleEigenbasis], gaussNewton: Bool = false) {
         let rowCount = Double(sequences.reduce(0) { $0 + $1.covarianceRows.count }), N = Double(sequences.count)
         let labellings = sequences.map(\.labellings)
         for (m, basis) in eigenbases.enumerated() {
@@ -239,12 +239,12 @@ struct FisherExpectations {
     }
 }
 
-func frobeniusNorm(_ a: [Double]) -> Double { a.reduce(0) { $0 + $1 * $1 }.squareRoot() }
-func frobeniusDistance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
+public func frobeniusNorm(_ a: [Double]) -> Double { a.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+public func frobeniusDistance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() }
 
 /// Fits K copies of each example (plain text, or labelled for a classifier) and checks every
 /// block's A, S and Λ against their exact expectations; returns both.
-func fitAgainstExactExpectations(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], _ examples: [TokenizedExample], copies: Int,
+public func fitAgainstExactExpectations(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], _ examples: [TokenizedExample], copies: Int,
                                  gaussNewton: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> (EKFACFactors, FisherExpectations) {
     let repeated = (0..<copies).flatMap { _ in examples }
     let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 100, seed: 5)

@@ -3,6 +3,7 @@ import Curvature
 import Foundation
 import Models
 import Testing
+import TestSupport
 
 /// A fit's passes saved mid-way (FactorCheckpoint) and resumed add exactly what the
 /// uninterrupted pass adds: the same Float64 sums, bit for bit.
@@ -13,7 +14,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let model = microModel()
         let examples = randomExamples(count: 10, lengths: 3...9, vocabulary: 11, seed: 4, promptLength: 2)
-        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: .perHead, includeBias: true)
+        let layouts = model.moduleLayouts(.all, attentionBlocks: .perHead, includeBias: true)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 3, seed: 7)
 
         let straight = try fitter.accumulateCovariances(examples)

@@ -4,6 +4,7 @@ import Foundation
 import Models
 import Numerics
 import Testing
+import TestSupport
 
 /// Mutated factors directories (factors.json text, factors.safetensors bytes, and bytes with
 /// the digest re-bound so the parser sees them): every case ends in factors or a
@@ -18,7 +19,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let model = microModel()
         let examples = randomExamples(count: 6, lengths: 3...8, vocabulary: 11, seed: 2)
-        let layouts = ModuleLayout.gptNeoX(model.hyperparameters, modules: .all, attentionBlocks: .perHead, includeBias: true)
+        let layouts = model.moduleLayouts(.all, attentionBlocks: .perHead, includeBias: true)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 2, seed: 1)
         let covariances = try fitter.accumulateCovariances(examples)
         let factors = try fitter.correctEigenvalues(examples, eigenbases: FactorFitter.eigenbases(covariances), covariances: covariances)
