@@ -8,7 +8,7 @@ let optimised: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
 let package = Package(
     name: "swift-influence",
     products: [
-        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence", "Retrieval", "Experiments"]),
+        .library(name: "InfluenceKit", targets: ["Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence", "Retrieval", "Tracing", "Experiments"]),
         .executable(name: "influence", targets: ["influence"]),
     ],
     dependencies: [
@@ -35,22 +35,27 @@ let package = Package(
         .target(name: "Curvature", dependencies: ["Numerics", "Checkpoints", "Models"], swiftSettings: optimised),
         .target(
             name: "Influence",
-            dependencies: ["Numerics", "Models", "Curvature"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Curvature"],
             swiftSettings: optimised),
         // Candidate retrieval: SQLite corpus index (FTS5 BM25) through GRDB; needs libsqlite3-dev.
         .target(
             name: "Retrieval",
             dependencies: ["Numerics", "Checkpoints", "Models", "Tokenization", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: optimised),
+        // Tracing an answer to the corpus: retrieve candidates, re-rank by influence, report (table, JSON, HTML).
+        .target(
+            name: "Tracing",
+            dependencies: ["Checkpoints", "Models", "Curvature", "Influence", "Retrieval", "Tokenization"],
+            swiftSettings: optimised),
         // Generated worlds and end-to-end experiments (the demo, benchmarks).
         .target(
             name: "Experiments",
-            dependencies: ["Numerics", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval"],
+            dependencies: ["Numerics", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval", "Tracing"],
             swiftSettings: optimised),
         .executableTarget(
             name: "influence",
             dependencies: [
-                "Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence", "Retrieval", "Experiments",
+                "Numerics", "Checkpoints", "Tokenization", "Models", "Training", "Curvature", "Influence", "Retrieval", "Tracing", "Experiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: optimised
@@ -77,13 +82,17 @@ let package = Package(
             name: "CurvatureTests", dependencies: ["TestSupport", "Curvature", "Influence", "Models", "Checkpoints", "Numerics"],
             swiftSettings: optimised),
         .testTarget(
-            name: "InfluenceTests", dependencies: ["TestSupport", "Influence", "Curvature", "Models", "Checkpoints", "Numerics"],
+            name: "InfluenceTests", dependencies: ["TestSupport", "Influence", "Curvature", "Models", "Checkpoints", "Numerics", "Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         // Runs the built `influence` executable: exit status, output formats, error messages.
         // The library targets compute what the printed values must be (MultiStageValueTests).
         .testTarget(
             name: "CommandLineTests",
             dependencies: ["influence", "Checkpoints", "Tokenization", "Models", "Curvature", "Influence", "Experiments"],
+            swiftSettings: optimised),
+        .testTarget(
+            name: "TracingTests",
+            dependencies: ["Tracing", "Influence", "Retrieval", "Curvature", "Models", "Tokenization", "Checkpoints", "Numerics"],
             swiftSettings: optimised),
         .testTarget(
             name: "RetrievalTests", dependencies: ["Retrieval", "Numerics"], resources: [.copy("Fixtures")], swiftSettings: optimised),

@@ -2,6 +2,7 @@ import ArgumentParser
 import Checkpoints
 import Experiments
 import Foundation
+import Tracing
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Benchmarks of attribution quality.", subcommands: [FactTracing.self])

@@ -4,6 +4,7 @@ import Checkpoints
 import Experiments
 import Foundation
 import Tokenization
+import Tracing
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -123,10 +124,10 @@ struct Demo: ParsableCommand {
         warn("question about a held-out fact\(correct ? "" : " (the model gets none right; showing its answer anyway)"): "
              + "\(question.prompt.replacingOccurrences(of: "\n", with: " ⏎ ")) → expected\(question.completion)")
         warn("sentences that state it: " + world.sentences.filter { $0.fact == chosen }.map(\.text).joined(separator: " | "))
-        let result = try Trace.trace(finetuned: path("finetuned"), finetunedFactors: path("factors-finetuned"), pretrained: path("pretrained"),
-                                     pretrainedFactors: path("factors-pretrained"), corpus: path("corpus.sqlite"), prompt: question.prompt,
-                                     completion: nil, candidates: 100, top: 10, damping: "auto", retriever: .bm25)
-        print(Trace.table(result))
+        let result = try Tracer(TraceRequest(finetuned: TraceStage(model: path("finetuned"), factors: path("factors-finetuned")),
+                                             pretrained: TraceStage(model: path("pretrained"), factors: path("factors-pretrained")),
+                                             corpus: path("corpus.sqlite"))).trace(prompt: question.prompt, completion: nil)
+        print(result.table)
         let ranks = result.documents.filter { d in sources.contains(d.text) }.map(\.rank)
         print("\nsentences stating the fact ranked: \(ranks.isEmpty ? "not in the top 10" : ranks.map(String.init).joined(separator: ", "))")
         try AtomicOutput.write(TraceReport.html(result, statingTheFact: Set(sources)), to: path("report.html"))

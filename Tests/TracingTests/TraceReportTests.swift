@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Experiments
+import Tracing
 
 /// The HTML report marks the sentences known to state the fact, labels its histogram (counts,
 /// zero, where the shown documents fall) and says what the scale of a score means.

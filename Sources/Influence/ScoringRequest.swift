@@ -1,0 +1,68 @@
+import Curvature
+
+/// One stage of a scoring run: a model directory, the factors fitted with it, and its damping.
+public struct ScoringStage: Sendable, Equatable {
+    /// The model directory (Hugging Face layout, with tokenizer.json).
+    public var model: String
+    /// The factors directory from `FactorFitter`/`FactorStore`; optional when the method needs no
+    /// factors (GDP), where it only gives the attention blocks of the layouts.
+    public var factors: String?
+    /// This stage's damping; nil takes the request's.
+    public var damping: Damping?
+
+    public init(model: String, factors: String? = nil, damping: Damping? = nil) {
+        self.model = model
+        self.factors = factors
+        self.damping = damping
+    }
+}
+
+/// What to score and how (DESIGN §3, §5): the queries and training documents, which models give
+/// their gradients, and the preconditioner between them. `ScoringSession` runs it.
+public struct ScoringRequest: Sendable {
+    public enum Stages: Sendable {
+        /// One model gives the queries' and the documents' gradients.
+        case single(ScoringStage)
+        /// ⟨(G_ft+λ_ft I)⁻¹∇f_ft(query), (G_pt+λ_pt I)⁻¹∇L_pt(document)⟩ over the shared backbone.
+        /// Without `preconditionPretrained`, (G_pt + λI)⁻¹ is left out, as the paper's published code did.
+        case multi(finetuned: ScoringStage, pretrained: ScoringStage, preconditionPretrained: Bool = true)
+    }
+
+    public var stages: Stages
+    /// JSON Lines queries: {"id", "prompt", "completion"}, {"id", "text"}, or a classifier's {"id", "text", "label"}.
+    public var queries: String
+    /// JSON Lines training documents: {"id", "text"}.
+    public var train: String
+    /// The damping of every stage that gives none of its own.
+    public var damping: Damping
+    public var dampingScope: DampingScope
+    public var method: PreconditionerMethod
+    public var modules: ModuleSelection
+    /// Keep only the k best documents per query (`ScoreResults.ranked`); nil keeps the whole matrix.
+    public var topK: Int?
+    /// Also report each module's contribution.
+    public var perModule: Bool
+    /// Compress each preconditioned query gradient to this rank (see `InfluenceScorer`).
+    public var queryRank: Int?
+    /// Documents (and queries) per forward/backward pass.
+    public var batchSize: Int
+    /// Cut sequences to this many tokens; nil: each model's context.
+    public var maxSequenceLength: Int?
+
+    public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
+                method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,
+                queryRank: Int? = nil, batchSize: Int = 8, maxSequenceLength: Int? = nil) {
+        self.stages = stages
+        self.queries = queries
+        self.train = train
+        self.damping = damping
+        self.dampingScope = dampingScope
+        self.method = method
+        self.modules = modules
+        self.topK = topK
+        self.perModule = perModule
+        self.queryRank = queryRank
+        self.batchSize = batchSize
+        self.maxSequenceLength = maxSequenceLength
+    }
+}

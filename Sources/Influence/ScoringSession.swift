@@ -1,0 +1,129 @@
+import Checkpoints
+import Curvature
+import Foundation
+import Models
+
+/// How far the document loop of a `ScoringSession` is: `scored` of `total` training documents.
+/// Reported once with `scored` 0 before the first batch, then after every batch.
+public struct ScoringProgress: Sendable, Equatable {
+    public let scored: Int
+    public let total: Int
+
+    public init(scored: Int, total: Int) {
+        self.scored = scored
+        self.total = total
+    }
+}
+
+/// A scoring run, single- or multi-stage: `try ScoringSession(request).run()`.
+///
+/// Creating a session loads the models and factors and checks that they belong together (the
+/// factors to their models, the two stages to each other, the two models to one backbone and
+/// tokenizer), so that a mismatch is an error before any gradient. `run` reads and tokenises
+/// the queries and documents, preconditions the query gradients once, and streams the
+/// documents past them in batches.
+public final class ScoringSession {
+    public let request: ScoringRequest
+    /// Gives the queries' gradients (the fine-tuned model in multi-stage scoring).
+    public let queryModel: LoadedModel
+    /// Gives the documents' gradients (the pre-trained model in multi-stage scoring).
+    public let documentModel: LoadedModel
+    /// The scored modules.
+    public let layouts: [ModuleLayout]
+    /// Applied to each query gradient in order: the fine-tuned stage's, then the pre-trained one's.
+    public let preconditioners: [Preconditioner]
+
+    public init(_ request: ScoringRequest) throws {
+        self.request = request
+        switch request.stages {
+        case .single(let stage):
+            let loaded = try LoadedModel(path: stage.model)
+            let preconditioner = try Self.preconditioner(of: stage, model: loaded, role: "the", request: request)
+            queryModel = loaded
+            documentModel = loaded
+            preconditioners = [preconditioner]
+        case .multi(let finetunedStage, let pretrainedStage, let preconditionPretrained):
+            let finetuned = try LoadedModel(path: finetunedStage.model), pretrained = try LoadedModel(path: pretrainedStage.model)
+            try Self.checkSharedBackbone(pretrained: pretrained, finetuned: finetuned, finetunedPath: finetunedStage.model)
+            let first = try Self.preconditioner(of: finetunedStage, model: finetuned, role: "fine-tuned", request: request,
+                                                otherFingerprint: pretrained.model.fingerprint)
+            var all = [first]
+            if preconditionPretrained {
+                let second = try Self.preconditioner(of: pretrainedStage, model: pretrained, role: "pre-trained", request: request,
+                                                     otherFingerprint: finetuned.model.fingerprint)
+                try FactorCompatibility.checkSameLayouts(first.layouts, second.layouts, firstName: finetunedStage.factors ?? finetunedStage.model,
+                                                         secondName: pretrainedStage.factors ?? pretrainedStage.model)
+                all.append(second)
+            }
+            queryModel = finetuned
+            documentModel = pretrained
+            preconditioners = all
+        }
+        layouts = preconditioners[0].layouts
+    }
+
+    /// Scores every training document against every query; `progress` follows the document loop.
+    public func run(progress: (ScoringProgress) -> Void = { _ in }) throws -> ScoreResults {
+        let queryRecords = try queryModel.tokenize(file: request.queries, maxLength: request.maxSequenceLength ?? queryModel.context,
+                                                   requireIds: true)
+        let trainRecords = try documentModel.tokenize(file: request.train, maxLength: request.maxSequenceLength ?? documentModel.context,
+                                                      requireIds: true, allowPromptCompletion: false)
+        if queryRecords.examples.isEmpty { throw InputError("\(request.queries): no queries") }
+        if trainRecords.examples.isEmpty { throw InputError("\(request.train): no training documents") }
+        let scorer = try InfluenceScorer(model: queryModel.model, layouts: layouts, queries: queryRecords.examples,
+                                         preconditioners: preconditioners, batchSize: request.batchSize, queryRank: request.queryRank)
+        let runner = GradientRunner(model: documentModel.model, layouts: layouts)
+        var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: trainRecords.ids, moduleCount: layouts.count,
+                                       topK: request.topK, keepsModules: request.perModule)
+        let documents = trainRecords.examples
+        progress(ScoringProgress(scored: 0, total: documents.count))
+        for start in stride(from: 0, to: documents.count, by: request.batchSize) {
+            let end = min(start + request.batchSize, documents.count)
+            let (total, byModule) = try scorer.score(model: documentModel.model, documents: Array(documents[start..<end]), runner: runner)
+            do {
+                try collector.add(first: start, total: total, perModule: byModule)
+            } catch let error as NonFiniteScoreError {
+                throw InputError("\(request.train): \(error)")
+            }
+            progress(ScoringProgress(scored: end, total: documents.count))
+        }
+        return ScoreResults(collector, layouts: layouts)
+    }
+
+    /// The preconditioner of one stage: its factors, loaded and checked against its model, or
+    /// for a method without a curvature (GDP) the identity over the selected modules, in the
+    /// attention blocks of the factors if given.
+    static func preconditioner(of stage: ScoringStage, model: LoadedModel, role: String, request: ScoringRequest,
+                               otherFingerprint: String? = nil) throws -> Preconditioner {
+        let directory = stage.factors.map { URL(fileURLWithPath: $0) }
+        guard request.method.needsFactors else {
+            let attentionBlocks = try directory.map { try FactorStore.readManifest($0).options.attentionBlocks } ?? .fused
+            return IdentityPreconditioner(layouts: model.model.moduleLayouts(request.modules,
+                                                                        attentionBlocks: attentionBlocks, includeBias: false))
+        }
+        guard let directory else {
+            throw InputError("\(stage.model): \(role) stage needs factors with the method \(request.method.rawValue)")
+        }
+        return try request.method.load(directory, for: model.model, modelPath: stage.model, selection: request.modules,
+                                       damping: stage.damping ?? request.damping, scope: request.dampingScope, role: role,
+                                       otherFingerprint: otherFingerprint).preconditioner
+    }
+
+    /// The two models of multi-stage scoring must share the backbone's shape and the tokenizer;
+    /// the heads may differ.
+    static func checkSharedBackbone(pretrained: LoadedModel, finetuned: LoadedModel, finetunedPath: String) throws {
+        let a = pretrained.model.hyperparameters, b = finetuned.model.hyperparameters
+        let shape = { (h: GPTNeoXHyperparameters) in
+            "\(h.layerCount) layers, hidden \(h.hiddenSize), \(h.headCount) heads, intermediate \(h.intermediateSize), rotary \(h.rotaryDimensions)"
+        }
+        guard shape(a) == shape(b), a.parallelResidual == b.parallelResidual, a.attentionBias == b.attentionBias else {
+            throw InputError("\(finetunedPath): its backbone (\(shape(b))) differs from the pre-trained model's (\(shape(a)))")
+        }
+        let ptTokenizer = pretrained.tokenizer, ftTokenizer = finetuned.tokenizer
+        guard ptTokenizer.vocabularySize == ftTokenizer.vocabularySize,
+              (0..<ptTokenizer.vocabularySize).allSatisfy({ ptTokenizer.token(ofId: $0) == ftTokenizer.token(ofId: $0) })
+        else {
+            throw InputError("\(finetunedPath)/tokenizer.json: a different tokenizer from the pre-trained model's; both stages must share one")
+        }
+    }
+}
