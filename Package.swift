@@ -44,7 +44,7 @@ let package = Package(
         // Generated worlds and end-to-end experiments (the demo, benchmarks).
         .target(
             name: "Experiments",
-            dependencies: ["Numerics", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval"],
             swiftSettings: optimised),
         .executableTarget(
             name: "influence",
@@ -59,7 +59,8 @@ let package = Package(
         .executableTarget(name: "influence-fuzz", dependencies: ["Fuzzing"], swiftSettings: optimised),
         .executableTarget(
             name: "influence-bench",
-            dependencies: ["Numerics", "Checkpoints", "Models", "Training", "Curvature", "Influence"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Training", "Curvature", "Influence",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimised
         ),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
@@ -83,6 +84,8 @@ let package = Package(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
+        // The fact-tracing benchmark's stages, run through the library on a tiny world.
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Curvature"], swiftSettings: optimised),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
