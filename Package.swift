@@ -50,7 +50,7 @@ let package = Package(
         // Generated worlds and end-to-end experiments (the demo, benchmarks).
         .target(
             name: "Experiments",
-            dependencies: ["Numerics", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval", "Tracing"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Tokenization", "Training", "Curvature", "Influence", "Retrieval", "Tracing"],
             swiftSettings: optimised),
         .executableTarget(
             name: "influence",
@@ -65,7 +65,8 @@ let package = Package(
         .executableTarget(name: "influence-fuzz", dependencies: ["Fuzzing"], swiftSettings: optimised),
         .executableTarget(
             name: "influence-bench",
-            dependencies: ["Numerics", "Checkpoints", "Models", "Training", "Curvature", "Influence"],
+            dependencies: ["Numerics", "Checkpoints", "Models", "Training", "Curvature", "Influence",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: optimised
         ),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
@@ -100,6 +101,8 @@ let package = Package(
             name: "TokenizationTests", dependencies: ["Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
         .testTarget(name: "FuzzTests", dependencies: ["Fuzzing", "Numerics", "Checkpoints", "Tokenization", "Models"], swiftSettings: optimised),
+        // The fact-tracing benchmark's stages, run through the library on a tiny world.
+        .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Curvature"], swiftSettings: optimised),
         .testTarget(
             name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),

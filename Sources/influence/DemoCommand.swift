@@ -1,9 +1,6 @@
-import Models
 import ArgumentParser
-import Checkpoints
 import Experiments
 import Foundation
-import Tokenization
 import Tracing
 
 struct Demo: ParsableCommand {
@@ -30,107 +27,28 @@ struct Demo: ParsableCommand {
         try OptionCheck.positive(epochs, "--epochs", largest: 100_000)
     }
 
-    /// Bumped whenever a cached stage's files change meaning or format.
-    static let cacheVersion = "2"
-
     func run() throws {
-        let root = URL(fileURLWithPath: workdir).appendingPathComponent("seed-\(seed)")
-        // A cache made by another version may hold files this one refuses (factors without file
-        // digests, an index without its completion marker) or would make differently: start over.
-        let versionFile = root.appendingPathComponent("cache-version")
-        if FileManager.default.fileExists(atPath: root.path),
-           (try? String(contentsOf: versionFile, encoding: .utf8)) != Self.cacheVersion {
-            warn("note: \(root.path) was made by another version; rebuilding it")
-            try FileManager.default.removeItem(at: root)
+        let demo = DemoPipeline(workdir: URL(fileURLWithPath: workdir), seed: seed, pretrainingEpochs: epochs,
+                                toolVersion: ToolVersion.current) { message in
+            switch message {
+            case .stage(let title): warn("\n== \(title)")
+            case .note(let text): warn(text)
+            }
         }
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try AtomicOutput.write(Self.cacheVersion, to: versionFile.path)
-        func path(_ name: String) -> String { root.appendingPathComponent(name).path }
-        func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: path(name)) }
-        func stage(_ title: String) { warn("\n== \(title)") }
+        try Self.trace(try demo.run())
+    }
 
-        // 1. The world and its data files.
-        let world = FactWorld(seed: seed)
-        let fineTuned = Set(world.facts.indices.filter { $0 % 3 != 0 })   // two thirds of the facts; the rest are held out
-        func jsonLine(_ object: [String: String]) throws -> String {
-            String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
-        }
-        stage("world: \(world.facts.count) facts over \(world.relations.count) relations, \(world.sentences.count) sentences")
-        // Every sentence and answer ends with the end-of-text token, so the models learn to stop.
-        let end = "<|endoftext|>"
-        try AtomicOutput.write(try world.sentences.map { try jsonLine(["id": $0.id, "text": $0.text]) }.joined(separator: "\n") + "\n",
-                               to: path("corpus.jsonl"))
-        try AtomicOutput.write(try world.sentences.map { try jsonLine(["id": $0.id, "text": $0.text + end]) }.joined(separator: "\n") + "\n",
-                               to: path("pretrain.jsonl"))
-        try AtomicOutput.write(try fineTuned.sorted().map { f in
-            let q = world.question(f)
-            return try jsonLine(["prompt": q.prompt, "completion": q.completion + end])
-        }.joined(separator: "\n") + "\n", to: path("finetune.jsonl"))
-
-        // 2. Tokenizer and models.
-        if !exists("tokenizer/tokenizer.json") {
-            stage("tokenizer")
-            var trainer = BPETrainer(vocabularySize: 512)
-            for sentence in world.sentences { trainer.add(sentence.text) }
-            for f in world.facts.indices { let q = world.question(f); trainer.add(q.prompt + q.completion) }
-            try FileManager.default.createDirectory(atPath: path("tokenizer"), withIntermediateDirectories: true)
-            try AtomicFile.write(try trainer.tokenizerJSON(), to: URL(fileURLWithPath: path("tokenizer/tokenizer.json")))
-        }
-        let config = """
-            {"model_type": "gpt_neox", "vocab_size": 512, "hidden_size": 128, "num_attention_heads": 4, "intermediate_size": 512,
-             "num_hidden_layers": 2, "max_position_embeddings": 64, "rotary_pct": 0.25, "use_parallel_residual": true}
-            """
-        try AtomicOutput.write(config, to: path("config.json"))
-        if !exists("pretrained/model.safetensors") {
-            stage("pre-training on the statements")
-            try Train.parse(["--init", path("config.json"), "--tokenizer", path("tokenizer"), "--data", path("pretrain.jsonl"),
-                             "--out", path("pretrained"), "--epochs", String(epochs), "--batch-size", "16", "--learning-rate", "3e-3",
-                             "--warmup-steps", "50", "--seed", String(seed), "--save-every", "200"]).run()
-        }
-        if !exists("finetuned/model.safetensors") {
-            stage("fine-tuning on questions about \(fineTuned.count) facts")
-            try Train.parse(["--from", path("pretrained"), "--data", path("finetune.jsonl"), "--out", path("finetuned"),
-                             "--epochs", "40", "--batch-size", "8", "--learning-rate", "1e-3", "--seed", String(seed)]).run()
-        }
-
-        // 3. Factors and the index.
-        stage("EK-FAC factors")
-        try Fit.parse([path("pretrained"), "--data", path("pretrain.jsonl"), "--out", path("factors-pretrained"), "--seed", String(seed)]).run()
-        try Fit.parse([path("finetuned"), "--data", path("finetune.jsonl"), "--out", path("factors-finetuned"), "--seed", String(seed)]).run()
-        if !exists("corpus.sqlite") {
-            stage("corpus index")
-            try Index.parse([path("corpus.jsonl"), "--out", path("corpus.sqlite")]).run()
-        }
-
-        // 4. A held-out question (its fact was only ever stated in pre-training), answered by the model.
-        let finetunedModel = try LoadedModel(path: path("finetuned"))
-        let heldOut = world.facts.indices.filter { !fineTuned.contains($0) }
-        var chosen = heldOut[0], correct = false
-        for f in heldOut {
-            let q = world.question(f)
-            let tokens = finetunedModel.tokenizer.encode(q.prompt)
-            let answer = finetunedModel.tokenizer.decode(try finetunedModel.model.greedyContinuation(of: tokens, maxNewTokens: 8))
-            if answer.hasPrefix(q.completion) { chosen = f; correct = true; break }
-        }
-        let recalled = try heldOut.filter { f in
-            let q = world.question(f)
-            let answer = finetunedModel.tokenizer.decode(try finetunedModel.model.greedyContinuation(
-                of: finetunedModel.tokenizer.encode(q.prompt), maxNewTokens: 8))
-            return answer.hasPrefix(q.completion)
-        }.count
-        stage("tracing: the fine-tuned model answers \(recalled) of \(heldOut.count) held-out questions correctly")
-        let question = world.question(chosen)
-        let sources = world.sentences.filter { $0.fact == chosen }.map(\.text)
-        warn("question about a held-out fact\(correct ? "" : " (the model gets none right; showing its answer anyway)"): "
-             + "\(question.prompt.replacingOccurrences(of: "\n", with: " ⏎ ")) → expected\(question.completion)")
-        warn("sentences that state it: " + world.sentences.filter { $0.fact == chosen }.map(\.text).joined(separator: " | "))
-        let result = try Tracer(TraceRequest(finetuned: TraceStage(model: path("finetuned"), factors: path("factors-finetuned")),
-                                             pretrained: TraceStage(model: path("pretrained"), factors: path("factors-pretrained")),
-                                             corpus: path("corpus.sqlite"))).trace(prompt: question.prompt, completion: nil)
+    /// Traces the demo's held-out question back to the sentences (multi-stage, auto damping),
+    /// prints the ranking and writes the HTML report.
+    static func trace(_ demo: DemoPipeline.Artefacts) throws {
+        let request = TraceRequest(finetuned: TraceStage(model: demo.finetuned.path, factors: demo.finetunedFactors.path),
+                                   pretrained: TraceStage(model: demo.pretrained.path, factors: demo.pretrainedFactors.path),
+                                   corpus: demo.corpus.path)
+        let result = try Tracer(request).trace(prompt: demo.question.prompt, completion: nil)
         print(result.table)
-        let ranks = result.documents.filter { d in sources.contains(d.text) }.map(\.rank)
+        let ranks = result.documents.filter { demo.question.sources.contains($0.text) }.map(\.rank)
         print("\nsentences stating the fact ranked: \(ranks.isEmpty ? "not in the top 10" : ranks.map(String.init).joined(separator: ", "))")
-        try AtomicOutput.write(TraceReport.html(result, statingTheFact: Set(sources)), to: path("report.html"))
-        warn("wrote \(path("report.html"))")
+        try AtomicOutput.write(TraceReport.html(result, statingTheFact: Set(demo.question.sources)), to: demo.report.path)
+        warn("wrote \(demo.report.path)")
     }
 }
