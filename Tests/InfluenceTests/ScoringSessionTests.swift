@@ -31,20 +31,11 @@ import Tokenization
 
     /// Fits EK-FAC factors of `model` on `examples` and writes them as `influence fit` does.
     static func writeFactors(_ model: GPTNeoXModel, modelPath: String, _ examples: [TokenizedExample], to directory: URL) throws {
-        let layouts = model.moduleLayouts(.all, attentionBlocks: .perHead, includeBias: false)
-        let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 4, seed: 5)
-        let covariances = try fitter.accumulateCovariances(examples)
-        let factors = try fitter.correctEigenvalues(examples, eigenbases: FactorFitter.eigenbases(covariances), covariances: covariances)
         let options = FactorManifest.Options(modules: .all, attentionBlocks: .perHead, includeBias: false, maxSequences: nil,
                                              sequenceLength: model.hyperparameters.maxPositions, batchSize: 4, seed: 5, data: "test",
                                              dataFingerprint: "0")
-        var manifest = FactorManifest(toolVersion: "test", modelType: "gpt_neox", modelPath: modelPath, modelFingerprint: model.fingerprint,
-                                      options: options, passesCompleted: 2, covarianceTokens: covariances.tokenCount,
-                                      covarianceSequences: covariances.sequenceCount,
-                                      correctionSequences: factors.correctionSequenceCount, modules: layouts)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try FactorStore.writeFactors(factors, to: directory, recordingIn: &manifest)
-        try FactorStore.writeManifest(manifest, to: directory)
+        try FactorFitJob(model: model, modelPath: modelPath, examples: examples, options: options, directory: directory,
+                         toolVersion: "test").run()
     }
 
     @Test func sessionScoresEqualTheScorersSingleAndMultiStage() throws {
