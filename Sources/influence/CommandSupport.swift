@@ -29,7 +29,3 @@ func jsonNumber(_ value: Double) -> String {
 func jsonNumber(_ value: Float) -> String {
     value.isFinite ? "\(value)" : "null"
 }
-
-enum AtomicOutput {
-    static func write(_ text: String, to path: String) throws { try AtomicFile.write(text, toPath: path) }
-}

@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Experiments
 import Foundation
@@ -48,7 +49,7 @@ struct Demo: ParsableCommand {
         print(result.table)
         let ranks = result.documents.filter { demo.question.sources.contains($0.text) }.map(\.rank)
         print("\nsentences stating the fact ranked: \(ranks.isEmpty ? "not in the top 10" : ranks.map(String.init).joined(separator: ", "))")
-        try AtomicOutput.write(TraceReport.html(result, statingTheFact: Set(demo.question.sources)), to: demo.report.path)
+        try AtomicFile.write(TraceReport.html(result, statingTheFact: Set(demo.question.sources)), toPath: demo.report.path)
         warn("wrote \(demo.report.path)")
     }
 }

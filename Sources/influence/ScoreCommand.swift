@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Curvature
 import Foundation
@@ -81,6 +82,6 @@ struct Score: ParsableCommand {
             }
         }
         let output = try results.json()
-        if let out { try AtomicOutput.write(output, to: out) } else { FileHandle.standardOutput.write(Data(output.utf8)) }
+        if let out { try AtomicFile.write(output, toPath: out) } else { FileHandle.standardOutput.write(Data(output.utf8)) }
     }
 }

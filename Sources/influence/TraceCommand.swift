@@ -1,3 +1,4 @@
+import Checkpoints
 import ArgumentParser
 import Curvature
 import Tracing
@@ -49,7 +50,7 @@ struct Trace: ParsableCommand {
         let result = try Tracer(request).trace(prompt: prompt, completion: completion)
         print(json ? try result.json() : result.table)
         if let report {
-            try AtomicOutput.write(TraceReport.html(result), to: report)
+            try AtomicFile.write(TraceReport.html(result), toPath: report)
             warn("wrote \(report)")
         }
     }
