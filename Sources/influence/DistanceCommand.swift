@@ -35,10 +35,10 @@ struct Distance: ParsableCommand {
             throw InputError("--alpha \(alpha): the proximity loss overflows (‖θ_ft − θ_pt‖² = \(distance.squaredDistance)); give a smaller α")
         }
         if json {
-            let modules = distance.modules.map { "{\"name\": \(jsonQuoted($0.name)), \"relative_distance\": \(jsonNumber($0.relativeDistance))}" }
-            print("{\"relative_distance\": \(jsonNumber(distance.relativeDistance)), \"squared_distance\": \(jsonNumber(distance.squaredDistance)), "
-                + "\"alpha\": \(jsonNumber(alpha)), \"proximity_loss\": \(jsonNumber(distance.proximityLoss(alpha: alpha))), "
-                + "\"modules\": [\(modules.joined(separator: ", "))]}")
+            let modules = distance.modules.map { ModuleDistance(name: $0.name, relative_distance: NullIfNotFinite($0.relativeDistance)) }
+            print(try JSONOutput.string(DistanceReport(
+                relative_distance: NullIfNotFinite(distance.relativeDistance), squared_distance: NullIfNotFinite(distance.squaredDistance),
+                alpha: NullIfNotFinite(alpha), proximity_loss: NullIfNotFinite(distance.proximityLoss(alpha: alpha)), modules: modules)))
             return
         }
         let width = distance.modules.map(\.name.count).max() ?? 10
@@ -48,4 +48,15 @@ struct Distance: ParsableCommand {
         print("total".padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %.6f", distance.relativeDistance))
         print(String(format: "proximity loss (α/2)‖θ_ft − θ_pt‖² with α = %g: %.6g", alpha, distance.proximityLoss(alpha: alpha)))
     }
+}
+
+/// `distance --json`'s report.
+private struct DistanceReport: Encodable {
+    let relative_distance, squared_distance, alpha, proximity_loss: NullIfNotFinite
+    let modules: [ModuleDistance]
+}
+
+private struct ModuleDistance: Encodable {
+    let name: String
+    let relative_distance: NullIfNotFinite
 }

@@ -65,14 +65,32 @@ struct Eval: ParsableCommand {
             for (offset, (tokens, values)) in zip(batch, logProbabilities).enumerated() {
                 let loss = -values.reduce(0.0) { $0 + Double($1) } / Double(values.count)
                 if json {
-                    let ids = tokens.map(String.init).joined(separator: ", ")
-                    let logprobs = values.map(jsonNumber).joined(separator: ", ")
-                    print("{\"tokens\": [\(ids)], \"token_logprobs\": [\(logprobs)], \"loss\": \(jsonNumber(loss))}")
+                    print(try JSONOutput.string(SequenceLoss(tokens: tokens, token_logprobs: values.map(NullIfNotFinite.init),
+                                                             loss: NullIfNotFinite(loss))))
                 } else {
                     print(String(format: "%5d %7d %9.4f %11.3f", start + offset + 1, tokens.count, loss, exp(loss)))
                 }
             }
             start = end
         }
+    }
+}
+
+/// `eval --json`'s line for one sequence.
+private struct SequenceLoss: Encodable {
+    let tokens: [Int]
+    let token_logprobs: [NullIfNotFinite]
+    let loss: NullIfNotFinite
+}
+
+/// A number that JSON output writes as null when it is not finite.
+struct NullIfNotFinite: Encodable {
+    let value: Double
+    init(_ value: Double) { self.value = value }
+    init(_ value: Float) { self.value = Double(value) }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if value.isFinite { try container.encode(value) } else { try container.encodeNil() }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Foundation
 import Models
 
@@ -36,11 +37,16 @@ struct Generate: ParsableCommand {
         let generated = try GreedyAnswer.generate(loaded, prompt: promptTokens, maxNewTokens: maxNewTokens, stopAtSentenceEnd: stopAtSentenceEnd)
         let completion = loaded.tokenizer.decode(generated)
         if json {
-            print("{\"prompt\": \(jsonQuoted(prompt)), \"completion\": \(jsonQuoted(completion)), "
-                + "\"prompt_tokens\": [\(promptTokens.map(String.init).joined(separator: ", "))], "
-                + "\"completion_tokens\": [\(generated.map(String.init).joined(separator: ", "))]}")
+            print(try JSONOutput.string(Generation(prompt: prompt, completion: completion, prompt_tokens: promptTokens,
+                                                   completion_tokens: generated)))
         } else {
             print(prompt + completion)
         }
     }
+}
+
+/// `generate --json`'s line.
+private struct Generation: Encodable {
+    let prompt, completion: String
+    let prompt_tokens, completion_tokens: [Int]
 }
