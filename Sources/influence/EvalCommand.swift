@@ -41,7 +41,7 @@ struct Eval: ParsableCommand {
         if let text {
             texts = [(text, "--text")]
         } else {
-            texts = try readJSONLines(input!, as: Record.self).enumerated().map { ($1.text, "\(input!) record \($0 + 1)") }
+            texts = try JSONLines.read(Record.self, path: input!).enumerated().map { ($1.text, "\(input!) record \($0 + 1)") }
             if texts.isEmpty { throw InputError("\(input!): no records") }
         }
         let sequences = try texts.map { text, what -> [Int] in
@@ -81,16 +81,4 @@ private struct SequenceLoss: Encodable {
     let tokens: [Int]
     let token_logprobs: [NullIfNotFinite]
     let loss: NullIfNotFinite
-}
-
-/// A number that JSON output writes as null when it is not finite.
-struct NullIfNotFinite: Encodable {
-    let value: Double
-    init(_ value: Double) { self.value = value }
-    init(_ value: Float) { self.value = Double(value) }
-
-    func encode(to encoder: Encoder) throws {
-        var container = encoder.singleValueContainer()
-        if value.isFinite { try container.encode(value) } else { try container.encodeNil() }
-    }
 }

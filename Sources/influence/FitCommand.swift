@@ -40,7 +40,7 @@ struct Fit: ParsableCommand {
     func run() throws {
         let loaded = try LoadedModel(path: modelDirectory)
         let sequenceLength = min(seqLen ?? loaded.context, loaded.context)
-        var records = try readJSONLines(data, as: DataRecord.self)
+        var records = try JSONLines.read(DataRecord.self, path: data)
         if let maxSequences { records = Array(records.prefix(maxSequences)) }
         if records.isEmpty { throw InputError("\(data): no records") }
         let tokenized = try loaded.tokenize(records, source: data, maxLength: sequenceLength, requireLabels: false)

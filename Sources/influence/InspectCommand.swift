@@ -17,24 +17,10 @@ struct Inspect: ParsableCommand {
         let checkpoint = try CheckpointDirectory(url: URL(fileURLWithPath: modelDirectory))
         let description = try ModelDescription(checkpoint: checkpoint)
         if json {
-            print(jsonReport(description, checkpoint))
+            print(try JSONOutput.string(ModelSummary(description, checkpoint)))
         } else {
             print(textReport(description, checkpoint))
         }
-    }
-
-    func jsonReport(_ d: ModelDescription, _ checkpoint: CheckpointDirectory) -> String {
-        let families = ModelDescription.Family.allCases.map { "\"\($0.rawValue)\": \(d.parameterCount($0))" }.joined(separator: ", ")
-        let modules = d.trackedModules.map {
-            "{\"name\": \(jsonQuoted($0.name)), \"kind\": \"\($0.kind.rawValue)\", \"d_in\": \($0.inputSize), \"d_out\": \($0.outputSize), \"bias\": \($0.hasBias)}"
-        }
-        return """
-            {"model_type": "\(d.modelType)", "architecture": "\(d.architecture)", "num_layers": \(d.layerCount), \
-            "hidden_size": \(d.hiddenSize), "num_heads": \(d.headCount), "intermediate_size": \(d.intermediateSize), \
-            "vocab_size": \(d.vocabularySize), "max_position_embeddings": \(d.maxPositions), "tied_embeddings": \(d.tiedEmbeddings), \
-            "dtype": \(jsonQuoted(checkpoint.storedTypes.joined(separator: ","))), "files": \(checkpoint.files.count), \
-            "parameters": \(d.parameterCount), "parameters_by_family": {\(families)}, "tracked_modules": [\(modules.joined(separator: ", "))]}
-            """
     }
 
     func textReport(_ d: ModelDescription, _ checkpoint: CheckpointDirectory) -> String {

@@ -45,7 +45,7 @@ struct TrainTokenizer: ParsableCommand {
     func run() throws {
         var trainer = BPETrainer(vocabularySize: vocabSize, minimumFrequency: minFrequency)
         if data.hasSuffix(".jsonl") {
-            for record in try readJSONLines(data, as: DataRecord.self) {
+            for record in try JSONLines.read(DataRecord.self, path: data) {
                 for text in [record.text, record.prompt, record.completion].compactMap({ $0 }) { trainer.add(text) }
             }
         } else {
