@@ -5,14 +5,17 @@ public enum ModelConfig: Sendable, Equatable {
     case gptNeoX(GPTNeoXConfig)
     case gpt2(GPT2Config)
     case bloom(BloomConfig)
+    /// Llama, Qwen2 and Mistral: one config layout, told apart by `model_type`.
+    case llama(LlamaConfig)
 
-    public static let supportedModelTypes = ["gpt_neox", "gpt2", "bloom"]
+    public static let supportedModelTypes = ["gpt_neox", "gpt2", "bloom", "llama", "qwen2", "mistral"]
 
     public var modelType: String {
         switch self {
         case .gptNeoX: "gpt_neox"
         case .gpt2: "gpt2"
         case .bloom: "bloom"
+        case .llama(let config): config.model_type
         }
     }
 
@@ -48,6 +51,7 @@ public enum ModelConfig: Sendable, Equatable {
             case "gpt_neox": return .gptNeoX(try decoder.decode(GPTNeoXConfig.self, from: data).validated(source))
             case "gpt2": return .gpt2(try decoder.decode(GPT2Config.self, from: data).validated(source))
             case "bloom": return .bloom(try decoder.decode(BloomConfig.self, from: data).validated(source))
+            case "llama", "qwen2", "mistral": return .llama(try decoder.decode(LlamaConfig.self, from: data).validated(source))
             default:
                 throw CheckpointError(source, "unsupported model_type \"\(modelType)\" (supported: \(supportedModelTypes.joined(separator: ", ")))")
             }
@@ -167,7 +171,7 @@ public struct GPTNeoXConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// transformers' GPT2Config (read for `inspect`).
+/// transformers' GPT2Config.
 public struct GPT2Config: Codable, Sendable, Equatable {
     public var vocab_size: Int
     public var n_positions: Int
@@ -178,8 +182,14 @@ public struct GPT2Config: Codable, Sendable, Equatable {
     public var activation_function: String?
     public var layer_norm_epsilon: Double?
     public var tie_word_embeddings: Bool?
+    public var scale_attn_weights: Bool?
+    public var scale_attn_by_inverse_layer_idx: Bool?
     public var torch_dtype: String?
     public var dtype: String?
+    public var bos_token_id: Int?
+    public var eos_token_id: Int?
+
+    public var activation: String { activation_function ?? "gelu_new" }
 
     /// GPT-2's MLP width: n_inner, or 4 × n_embd when it is null.
     public var intermediateSize: Int { n_inner ?? 4 * n_embd }
@@ -191,6 +201,8 @@ public struct GPT2Config: Codable, Sendable, Equatable {
         try ConfigCheck.sizes([("n_inner", intermediateSize)], source)   // 4 · n_embd unless given; n_embd is checked first
         if let layer_norm_epsilon { try ConfigCheck.epsilon("layer_norm_epsilon", layer_norm_epsilon, source) }
         guard n_embd % n_head == 0 else { throw CheckpointError(source, "n_embd \(n_embd) is not divisible by n_head \(n_head)") }
+        if scale_attn_weights == false { throw CheckpointError(source, "scale_attn_weights false is not supported") }
+        if scale_attn_by_inverse_layer_idx == true { throw CheckpointError(source, "scale_attn_by_inverse_layer_idx true is not supported") }
         return self
     }
 }

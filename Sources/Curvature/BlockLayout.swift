@@ -61,7 +61,7 @@ public struct ModuleLayout: Sendable, Equatable, Codable {
     }
 }
 
-extension GPTNeoXModel {
+extension DecoderModel {
     /// The layouts of this model's selected tracked modules (`ModuleLayout.of`).
     public func moduleLayouts(_ selection: ModuleSelection, attentionBlocks: AttentionBlocks, includeBias: Bool) -> [ModuleLayout] {
         ModuleLayout.of(trackedModules, selection: selection, attentionBlocks: attentionBlocks, includeBias: includeBias)

@@ -12,7 +12,7 @@ public enum FactorCompatibility {
     /// Checks that `factors` were fitted on `model`: the same weights (fingerprint), and every
     /// module's name, index, d_in, d_out, bias column and blocks exactly as the model gives them
     /// for the fit's options, with eigenbases and Λ of matching shapes.
-    public static func check(_ manifest: FactorManifest, _ factors: EKFACFactors, model: GPTNeoXModel, modelPath: String,
+    public static func check(_ manifest: FactorManifest, _ factors: EKFACFactors, model: DecoderModel, modelPath: String,
                              directory: URL, role: String = "the", otherFingerprint: String? = nil) throws {
         let url = FactorStore.manifestURL(directory)
         guard manifest.modelFingerprint == model.fingerprint else {
@@ -71,7 +71,7 @@ extension PreconditionerMethod {
     /// Loads the factors in `directory` for `model`, checks them with `FactorCompatibility`, and
     /// builds this method's preconditioner: what every command that preconditions a gradient calls.
     public func load(
-        _ directory: URL, for model: GPTNeoXModel, modelPath: String, selection: ModuleSelection = .all,
+        _ directory: URL, for model: DecoderModel, modelPath: String, selection: ModuleSelection = .all,
         damping: Damping, scope: DampingScope = .module,
         role: String = "the", otherFingerprint: String? = nil
     ) throws -> (manifest: FactorManifest, preconditioner: Preconditioner) {

@@ -9,7 +9,7 @@ import Models
 /// Fault-injection points (`FaultInjection`) sit after each batch (`pass1`, `pass2`) and after
 /// each module's eigendecomposition (`eigen`), where the interruption tests kill the process.
 public struct FactorFitJob {
-    public let model: GPTNeoXModel
+    public let model: DecoderModel
     /// The model directory recorded in the manifest.
     public let modelPath: String
     public let examples: [TokenizedExample]
@@ -21,7 +21,7 @@ public struct FactorFitJob {
     public var checkpointEvery: Int?
     public let toolVersion: String
 
-    public init(model: GPTNeoXModel, modelPath: String, examples: [TokenizedExample], options: FactorManifest.Options,
+    public init(model: DecoderModel, modelPath: String, examples: [TokenizedExample], options: FactorManifest.Options,
                 directory: URL, force: Bool = false, checkpointEvery: Int? = nil, toolVersion: String) {
         self.model = model
         self.modelPath = modelPath

@@ -14,20 +14,20 @@ public final class FactorFitter {
         public let tokensTotal: Int
     }
 
-    public let model: GPTNeoXModel
+    public let model: DecoderModel
     public let layouts: [ModuleLayout]
     public let batchSize: Int
     public let seed: UInt64
-    private let activations: GPTNeoXActivations
+    private let activations: DecoderActivations
     private let scratch: FloatBuffer
 
-    public init(model: GPTNeoXModel, layouts: [ModuleLayout], batchSize: Int, seed: UInt64) {
+    public init(model: DecoderModel, layouts: [ModuleLayout], batchSize: Int, seed: UInt64) {
         precondition(batchSize > 0)
         self.model = model
         self.layouts = layouts
         self.batchSize = batchSize
         self.seed = seed
-        activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        activations = DecoderActivations(hyperparameters: model.hyperparameters)
         scratch = FloatBuffer(capacity: model.hyperparameters.outputWidth)
     }
 

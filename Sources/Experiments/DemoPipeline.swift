@@ -127,7 +127,7 @@ public struct DemoPipeline {
             guard case .gptNeoX(let config) = try ModelConfig.load(from: url("config.json")) else {
                 throw InputError("\(url("config.json").path): the demo's model is a gpt_neox")
             }
-            let model = GPTNeoXModel(hyperparameters: try GPTNeoXHyperparameters(config: config, source: url("config.json").path), seed: seed)
+            let model = DecoderModel(hyperparameters: try DecoderHyperparameters(config: config, source: url("config.json").path), seed: seed)
             var configuration = Trainer.Configuration()
             configuration.epochs = pretrainingEpochs
             configuration.batchSize = 16
@@ -150,7 +150,7 @@ public struct DemoPipeline {
 
     /// Trains `model` on a JSON Lines file as `influence train` does, and saves it with its
     /// tokenizer and the end-of-text token as BOS and EOS.
-    func train(_ model: GPTNeoXModel, tokenizer tokenizerURL: URL, data: URL, _ configuration: Trainer.Configuration, out: URL) throws {
+    func train(_ model: DecoderModel, tokenizer tokenizerURL: URL, data: URL, _ configuration: Trainer.Configuration, out: URL) throws {
         let h = model.hyperparameters
         let tokenizer = try BPETokenizer(contentsOf: tokenizerURL, modelVocabularySize: h.vocabularySize)
         let records = try JSONLines.read(DataRecord.self, path: data.path)

@@ -33,7 +33,7 @@ extension FactTracingBenchmark {
     public func fit(_ world: World, _ models: TrainedModels) throws -> StageFactors {
         log("fitting EK-FAC factors")
         let layouts = models.pretrained.moduleLayouts(.all, attentionBlocks: .perHead, includeBias: false)
-        func fit(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) throws -> EKFACFactors {
+        func fit(_ model: DecoderModel, _ examples: [TokenizedExample]) throws -> EKFACFactors {
             let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 16, seed: options.seed)
             let covariances = try fitter.accumulateCovariances(examples)
             return try fitter.correctEigenvalues(examples, eigenbases: FactorFitter.eigenbases(covariances), covariances: covariances)
@@ -84,9 +84,9 @@ extension FactTracingBenchmark {
     }
 
     /// RepSim's representations: the normalised mean of the final hidden states.
-    static func representations(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) -> [[Float]] {
+    static func representations(_ model: DecoderModel, _ examples: [TokenizedExample]) -> [[Float]] {
         let hidden = model.hyperparameters.hiddenSize
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         return examples.map { example in
             model.forward(TokenBatch(examples: [example]), activations)
             var mean = [Float](repeating: 0, count: hidden)
@@ -133,7 +133,7 @@ struct StageGradients {
     var parameterCount: Int { layouts.reduce(0) { $0 + $1.parameterCount } }
 
     /// [examples × parameters]: each example's gradient under `model`, in batches of 16.
-    func of(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) throws -> Matrix<Float> {
+    func of(_ model: DecoderModel, _ examples: [TokenizedExample]) throws -> Matrix<Float> {
         let P = parameterCount
         let runner = GradientRunner(model: model, layouts: layouts)
         let out = Matrix<Float>(rows: examples.count, cols: P)

@@ -4,9 +4,9 @@ import Training
 extension FactTracingBenchmark {
     /// Stage 2's output: the two models and how well they know the facts.
     public struct TrainedModels {
-        public let hyperparameters: GPTNeoXHyperparameters
-        public let pretrained: GPTNeoXModel
-        public let finetuned: GPTNeoXModel
+        public let hyperparameters: DecoderHyperparameters
+        public let pretrained: DecoderModel
+        public let finetuned: DecoderModel
         /// The paper's Table 4: both models in statement and question form.
         public let accuracy: [Accuracy]
         /// ‖θ_ft − θ_pt‖ / ‖θ_pt‖.
@@ -17,9 +17,9 @@ extension FactTracingBenchmark {
     /// fine-tuned facts' questions, and measure both models' accuracy.
     public func train(_ world: World) throws -> TrainedModels {
         let o = options
-        let h = GPTNeoXHyperparameters(vocabularySize: o.vocabularySize, hiddenSize: o.hiddenSize, headCount: 4,
+        let h = DecoderHyperparameters(vocabularySize: o.vocabularySize, hiddenSize: o.hiddenSize, headCount: 4,
                                        intermediateSize: 4 * o.hiddenSize, layerCount: 2, maxPositions: 64)
-        let pretrained = GPTNeoXModel(hyperparameters: h, seed: o.seed)
+        let pretrained = DecoderModel(hyperparameters: h, seed: o.seed)
         var configuration = Trainer.Configuration()
         configuration.learningRate = 3e-3
         configuration.warmupSteps = 50
@@ -29,7 +29,7 @@ extension FactTracingBenchmark {
         log("pre-training (\(o.pretrainEpochs) epochs)")
         try Trainer(model: pretrained, examples: world.statements, configuration: configuration).train()
 
-        let finetuned = GPTNeoXModel(hyperparameters: h, parameters: pretrained.parameters.makeZeroedLike())
+        let finetuned = DecoderModel(hyperparameters: h, parameters: pretrained.parameters.makeZeroedLike())
         finetuned.parameters.values.update(from: pretrained.parameters.values, count: pretrained.parameters.count)
         configuration.learningRate = 1e-3
         configuration.warmupSteps = 0
@@ -52,7 +52,7 @@ extension FactTracingBenchmark {
 
     /// How often the greedy answer starts with the right object, in statement form (all facts)
     /// and question form (fine-tuned and held-out facts).
-    static func accuracy(_ model: GPTNeoXModel, _ name: String, _ world: World) throws -> Accuracy {
+    static func accuracy(_ model: DecoderModel, _ name: String, _ world: World) throws -> Accuracy {
         let facts = world.data.world, tokenizer = world.tokenizer
         func answers(_ prompt: String, _ expected: String) throws -> Bool {
             let generated = try model.greedyContinuation(of: tokenizer.encode(prompt), maxNewTokens: 8, stopTokens: [world.endOfText])

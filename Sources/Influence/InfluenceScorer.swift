@@ -25,7 +25,7 @@ public final class InfluenceScorer {
     /// (applied in order, e.g. fine-tuned then pre-trained) must cover the same modules.
     /// With `queryRank` R, each preconditioned query gradient is replaced by its best rank-R
     /// approximation and documents are scored from the taps without forming their gradients.
-    public init(model: GPTNeoXModel, layouts: [ModuleLayout], queries: [TokenizedExample],
+    public init(model: DecoderModel, layouts: [ModuleLayout], queries: [TokenizedExample],
                 preconditioners: [Preconditioner], batchSize: Int = 8, queryRank: Int? = nil) throws {
         // Full layouts, not only names: a module fitted with a bias column on one stage only has
         // another width, and preconditioning it would run past the gradient's end.
@@ -64,7 +64,7 @@ public final class InfluenceScorer {
 
     /// Scores of a batch of documents against every query: `total[q][d]` and, per module,
     /// `perModule[m][q][d]`. `model` gives ∇L (the pre-trained model in multi-stage scoring).
-    public func score(model: GPTNeoXModel, documents: [TokenizedExample], runner: GradientRunner? = nil)
+    public func score(model: DecoderModel, documents: [TokenizedExample], runner: GradientRunner? = nil)
         throws -> (total: [[Double]], perModule: [[[Double]]])
     {
         let runner = runner ?? GradientRunner(model: model, layouts: layouts)
@@ -104,14 +104,14 @@ public final class InfluenceScorer {
 /// Runs forward, the summed cross-entropy on an example's counted targets (the true next
 /// tokens), and backward, collecting per-sequence module gradients.
 public final class GradientRunner {
-    public let model: GPTNeoXModel
+    public let model: DecoderModel
     let collector: SequenceGradients
-    private let activations: GPTNeoXActivations
+    private let activations: DecoderActivations
 
-    public init(model: GPTNeoXModel, layouts: [ModuleLayout]) {
+    public init(model: DecoderModel, layouts: [ModuleLayout]) {
         self.model = model
         collector = SequenceGradients(layouts: layouts)
-        activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        activations = DecoderActivations(hyperparameters: model.hyperparameters)
     }
 
     func gradients(of examples: [TokenizedExample]) throws -> SequenceGradients {
@@ -143,7 +143,7 @@ extension InfluenceScorer {
     /// Per-token influence of one document on query `q`: token t contributes
     /// Σ_modules gₜᵀ q̂ aₜ, where q̂ is the (fully) preconditioned query gradient; the
     /// contributions sum to the document's score.
-    public func tokenContributions(model: GPTNeoXModel, document: TokenizedExample, query q: Int) throws -> [Double] {
+    public func tokenContributions(model: DecoderModel, document: TokenizedExample, query q: Int) throws -> [Double] {
         let observer = TokenContributionObserver(layouts: layouts, queries: queryGradients, query: q, tokens: document.tokens.count)
         try GradientRunner(model: model, layouts: layouts).run([document], observer: observer)
         return observer.contributions

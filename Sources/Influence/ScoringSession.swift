@@ -113,10 +113,11 @@ public final class ScoringSession {
     /// the heads may differ.
     static func checkSharedBackbone(pretrained: LoadedModel, finetuned: LoadedModel, finetunedPath: String) throws {
         let a = pretrained.model.hyperparameters, b = finetuned.model.hyperparameters
-        let shape = { (h: GPTNeoXHyperparameters) in
-            "\(h.layerCount) layers, hidden \(h.hiddenSize), \(h.headCount) heads, intermediate \(h.intermediateSize), rotary \(h.rotaryDimensions)"
+        let shape = { (h: DecoderHyperparameters) in
+            "\(h.family.rawValue), \(h.layerCount) layers, hidden \(h.hiddenSize), \(h.headCount)/\(h.keyValueHeadCount) heads of \(h.headSize), "
+                + "intermediate \(h.intermediateSize), rotary \(h.rotaryDimensions)"
         }
-        guard shape(a) == shape(b), a.parallelResidual == b.parallelResidual, a.attentionBias == b.attentionBias else {
+        guard shape(a) == shape(b), a.parallelResidual == b.parallelResidual, a.qkvBias == b.qkvBias else {
             throw InputError("\(finetunedPath): its backbone (\(shape(b))) differs from the pre-trained model's (\(shape(a)))")
         }
         let ptTokenizer = pretrained.tokenizer, ftTokenizer = finetuned.tokenizer

@@ -1,18 +1,41 @@
 import Foundation
 import Numerics
 
-/// Multi-head causal self-attention over a packed batch, with GPT-NeoX's fused QKV layout:
-/// row t of `qkv` holds, for head h, q at [h·3·d, h·3·d + d), k at the next d features and
-/// v at the d after (d = head size). Rotary embedding is applied to q and k in place before
-/// attention. Forward and backward side by side.
+/// Where one head's queries, keys or values sit in a projection's output: row t of head h
+/// starts at `base + t·rowStride + h·headStride`. The three layouts the families use (fused
+/// [head][q, k, v], fused [q | k | v], separate matrices) are all views of this kind, so one
+/// attention kernel serves them all.
+struct HeadView {
+    let base: UnsafeMutablePointer<Float>
+    let rowStride: Int
+    let headStride: Int
+
+    @inline(__always)
+    func head(_ h: Int, row: Int) -> UnsafeMutablePointer<Float> { base + row * rowStride + h * headStride }
+}
+
+/// Queries, keys and values of one batch in some layout (see `HeadView`).
+struct QKVViews {
+    let queries: HeadView
+    let keys: HeadView
+    let values: HeadView
+}
+
+/// Causal self-attention over a packed batch, multi-head or grouped-query (query head h reads
+/// key/value head h / (headCount / keyValueHeadCount), as transformers' `repeat_kv`), with
+/// rotary embedding applied to q and k in place, optional ALiBi, and an optional sliding
+/// window. Forward and backward side by side.
 struct CausalSelfAttention {
     let headCount: Int
+    let keyValueHeadCount: Int
     let headSize: Int
     let rotary: RotaryEmbedding
     /// BLOOM's ALiBi: head h adds slope_h · j to the score of key position j (a per-row
     /// constant would not change the softmax, so this is the usual −slope · (i − j)). The bias
     /// does not depend on q or k, so the backward pass is unchanged.
     var alibiSlopes: [Float]? = nil
+    /// Keys more than `window − 1` positions before the query are masked (Mistral).
+    var window: Int? = nil
 
     /// transformers' `build_alibi_tensor` slopes: a geometric sequence for the largest power of
     /// two ≤ heads, interleaved with a second one for the remaining heads.
@@ -28,98 +51,105 @@ struct CausalSelfAttention {
         return slopes
     }
 
-    var hiddenSize: Int { headCount * headSize }
+    var outputWidth: Int { headCount * headSize }
     var scale: Float { 1 / Float(headSize).squareRoot() }
+    private var group: Int { headCount / keyValueHeadCount }
 
     /// Number of attention-probability floats a batch needs: heads × Σ T_s².
     func probabilityCount(_ batch: TokenBatch) -> Int {
         (0..<batch.sequenceCount).reduce(0) { $0 + headCount * batch.range(ofSequence: $1).count * batch.range(ofSequence: $1).count }
     }
 
-    /// Rotates q and k of every head in `qkv` [N, 3H] (in place), attends, and writes the heads'
-    /// outputs to `output` [N, H]. Saves the probabilities [sequence][head][T × T] for backward.
-    func forward(
-        qkv: UnsafeMutablePointer<Float>, probabilities: UnsafeMutablePointer<Float>,
-        output: UnsafeMutablePointer<Float>, batch: TokenBatch
-    ) {
-        let rowStride = 3 * hiddenSize
+    /// The first key position query i attends to.
+    @inline(__always)
+    private func firstKey(_ i: Int) -> Int { window.map { max(0, i - $0 + 1) } ?? 0 }
+
+    /// Rotates q and k (in place), attends, and writes the heads' outputs to `output`
+    /// [N, headCount · headSize]. Saves the probabilities [sequence][head][T × T] for backward.
+    func forward(_ qkv: QKVViews, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, batch: TokenBatch) {
+        let q = qkv.queries, k = qkv.keys, v = qkv.values
         var probabilityOffset = 0
         for s in 0..<batch.sequenceCount {
             let rows = batch.range(ofSequence: s)
             let T = rows.count
-            for t in 0..<T {
-                for h in 0..<headCount {
-                    let q = qkv + (rows.lowerBound + t) * rowStride + h * 3 * headSize
-                    rotary.rotate(q, position: t)
-                    rotary.rotate(q + headSize, position: t)
+            if rotary.dimensions > 0 {
+                for t in 0..<T {
+                    for h in 0..<headCount { rotary.rotate(q.head(h, row: rows.lowerBound + t), position: t) }
+                    for h in 0..<keyValueHeadCount { rotary.rotate(k.head(h, row: rows.lowerBound + t), position: t) }
                 }
             }
             for h in 0..<headCount {
-                let q = qkv + rows.lowerBound * rowStride + h * 3 * headSize
-                let k = q + headSize, v = q + 2 * headSize
+                let kv = h / group
                 let p = probabilities + probabilityOffset
                 probabilityOffset += T * T
-                // scores = q kᵀ / √d; only the lower triangle is used.
-                Float.gemm(.none, .transposed, m: T, n: T, k: headSize, alpha: scale, a: q, lda: rowStride,
-                           b: k, ldb: rowStride, beta: 0, c: p, ldc: T)
+                // scores = q kᵀ / √d; only the (windowed) lower triangle is used.
+                Float.gemm(.none, .transposed, m: T, n: T, k: headSize, alpha: scale, a: q.head(h, row: rows.lowerBound), lda: q.rowStride,
+                           b: k.head(kv, row: rows.lowerBound), ldb: k.rowStride, beta: 0, c: p, ldc: T)
                 for i in 0..<T {
                     let row = p + i * T
                     if let alibiSlopes {
                         for j in 0...i { row[j] += alibiSlopes[h] * Float(j) }
                     }
-                    Softmax.forward(row, row, rows: 1, cols: i + 1)
+                    let first = firstKey(i)
+                    row.update(repeating: 0, count: first)
+                    Softmax.forward(row + first, row + first, rows: 1, cols: i + 1 - first)
                     (row + i + 1).update(repeating: 0, count: T - i - 1)
                 }
-                Float.gemm(.none, .none, m: T, n: headSize, k: T, alpha: 1, a: p, lda: T, b: v, ldb: rowStride,
-                           beta: 0, c: output + rows.lowerBound * hiddenSize + h * headSize, ldc: hiddenSize)
+                Float.gemm(.none, .none, m: T, n: headSize, k: T, alpha: 1, a: p, lda: T, b: v.head(kv, row: rows.lowerBound),
+                           ldb: v.rowStride, beta: 0, c: output + rows.lowerBound * outputWidth + h * headSize, ldc: outputWidth)
             }
         }
     }
 
-    /// Given ∂L/∂output [N, H], writes ∂L/∂qkv [N, 3H] with respect to the *pre-rotary* q and k
-    /// (and v). `qkv` must hold the rotated values saved by `forward`; `scratch` needs T_max².
+    /// Given ∂L/∂output, writes ∂L/∂q, ∂L/∂k, ∂L/∂v (into `gradients`, a layout like `qkv`'s)
+    /// with respect to the *pre-rotary* q and k. `qkv` must hold the rotated values saved by
+    /// `forward`; `scratch` needs T_max².
     func backward(
-        qkv: UnsafePointer<Float>, probabilities: UnsafePointer<Float>,
-        outputGradient: UnsafePointer<Float>, qkvGradient: UnsafeMutablePointer<Float>,
-        scratch: UnsafeMutablePointer<Float>, batch: TokenBatch
+        _ qkv: QKVViews, probabilities: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        gradients: QKVViews, scratch: UnsafeMutablePointer<Float>, batch: TokenBatch
     ) {
-        let rowStride = 3 * hiddenSize
+        let q = qkv.queries, k = qkv.keys, v = qkv.values
+        let dq = gradients.queries, dk = gradients.keys, dv = gradients.values
         var probabilityOffset = 0
         for s in 0..<batch.sequenceCount {
             let rows = batch.range(ofSequence: s)
             let T = rows.count
+            // Keys and values shared by a group of query heads collect every head's gradient.
+            for t in rows {
+                for h in 0..<keyValueHeadCount {
+                    dk.head(h, row: t).update(repeating: 0, count: headSize)
+                    dv.head(h, row: t).update(repeating: 0, count: headSize)
+                }
+            }
             for h in 0..<headCount {
-                let columns = h * 3 * headSize
-                let q = qkv + rows.lowerBound * rowStride + columns
-                let k = q + headSize, v = q + 2 * headSize
-                let dq = qkvGradient + rows.lowerBound * rowStride + columns
-                let dk = dq + headSize, dv = dq + 2 * headSize
-                let dOut = outputGradient + rows.lowerBound * hiddenSize + h * headSize
+                let kv = h / group, start = rows.lowerBound
+                let dOut = outputGradient + start * outputWidth + h * headSize
                 let p = probabilities + probabilityOffset
                 probabilityOffset += T * T
-                // dV = Pᵀ dOut; dP = dOut Vᵀ
+                // dV += Pᵀ dOut; dP = dOut Vᵀ
                 Float.gemm(.transposed, .none, m: T, n: headSize, k: T, alpha: 1, a: p, lda: T, b: dOut,
-                           ldb: hiddenSize, beta: 0, c: dv, ldc: rowStride)
+                           ldb: outputWidth, beta: 1, c: dv.head(kv, row: start), ldc: dv.rowStride)
                 let dp = scratch
-                Float.gemm(.none, .transposed, m: T, n: T, k: headSize, alpha: 1, a: dOut, lda: hiddenSize,
-                           b: v, ldb: rowStride, beta: 0, c: dp, ldc: T)
-                // Softmax backward on each causal row; masked entries get zero gradient.
+                Float.gemm(.none, .transposed, m: T, n: T, k: headSize, alpha: 1, a: dOut, lda: outputWidth,
+                           b: v.head(kv, row: start), ldb: v.rowStride, beta: 0, c: dp, ldc: T)
+                // Softmax backward on each row's attended keys; masked entries get zero gradient.
                 for i in 0..<T {
-                    let row = dp + i * T
-                    Softmax.backward(output: p + i * T, outputGradient: row, inputGradient: row, rows: 1, cols: i + 1)
+                    let row = dp + i * T, first = firstKey(i)
+                    row.update(repeating: 0, count: first)
+                    Softmax.backward(output: p + i * T + first, outputGradient: row + first, inputGradient: row + first,
+                                     rows: 1, cols: i + 1 - first)
                     (row + i + 1).update(repeating: 0, count: T - i - 1)
                 }
-                // dQ = dS K / √d; dK = dSᵀ Q / √d
-                Float.gemm(.none, .none, m: T, n: headSize, k: T, alpha: scale, a: dp, lda: T, b: k,
-                           ldb: rowStride, beta: 0, c: dq, ldc: rowStride)
-                Float.gemm(.transposed, .none, m: T, n: headSize, k: T, alpha: scale, a: dp, lda: T, b: q,
-                           ldb: rowStride, beta: 0, c: dk, ldc: rowStride)
+                // dQ = dS K / √d; dK += dSᵀ Q / √d
+                Float.gemm(.none, .none, m: T, n: headSize, k: T, alpha: scale, a: dp, lda: T, b: k.head(kv, row: start),
+                           ldb: k.rowStride, beta: 0, c: dq.head(h, row: start), ldc: dq.rowStride)
+                Float.gemm(.transposed, .none, m: T, n: headSize, k: T, alpha: scale, a: dp, lda: T, b: q.head(h, row: start),
+                           ldb: q.rowStride, beta: 1, c: dk.head(kv, row: start), ldc: dk.rowStride)
             }
-            for t in 0..<T {
-                for h in 0..<headCount {
-                    let dq = qkvGradient + (rows.lowerBound + t) * rowStride + h * 3 * headSize
-                    rotary.rotate(dq, position: t, inverse: true)
-                    rotary.rotate(dq + headSize, position: t, inverse: true)
+            if rotary.dimensions > 0 {
+                for t in 0..<T {
+                    for h in 0..<headCount { rotary.rotate(dq.head(h, row: rows.lowerBound + t), position: t, inverse: true) }
+                    for h in 0..<keyValueHeadCount { rotary.rotate(dk.head(h, row: rows.lowerBound + t), position: t, inverse: true) }
                 }
             }
         }

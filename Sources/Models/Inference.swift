@@ -1,15 +1,15 @@
 import Checkpoints
 import Numerics
 
-extension GPTNeoXModel {
+extension DecoderModel {
     /// For each sequence, log p(tokens[i+1] | tokens[0...i]) for i in 0..<count−1.
     public func tokenLogProbabilities(
-        _ sequences: [[Int]], activations: GPTNeoXActivations? = nil
+        _ sequences: [[Int]], activations: DecoderActivations? = nil
     ) throws -> [[Float]] {
         guard hyperparameters.classifierLabels == nil else { throw InputError("a sequence classifier has no next-token probabilities") }
         let batch = TokenBatch(sequences: sequences)
         try validate(batch)
-        let activations = activations ?? GPTNeoXActivations(hyperparameters: hyperparameters)
+        let activations = activations ?? DecoderActivations(hyperparameters: hyperparameters)
         forward(batch, activations)
         var logProbabilities = [Float](repeating: 0, count: batch.tokenCount)
         CrossEntropy.summed(
@@ -25,7 +25,7 @@ extension GPTNeoXModel {
     ) throws -> [Int] {
         guard hyperparameters.classifierLabels == nil else { throw InputError("a sequence classifier does not generate text") }
         var tokens = prompt
-        let activations = GPTNeoXActivations(hyperparameters: hyperparameters)
+        let activations = DecoderActivations(hyperparameters: hyperparameters)
         let V = hyperparameters.vocabularySize
         var generated: [Int] = []
         while generated.count < maxNewTokens && tokens.count < hyperparameters.maxPositions {

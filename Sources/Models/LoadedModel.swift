@@ -6,7 +6,7 @@ import Tokenization
 /// library entry point that reads text starts from.
 public struct LoadedModel {
     public let directory: URL
-    public let model: GPTNeoXModel
+    public let model: DecoderModel
     public let tokenizer: BPETokenizer
     /// A classifier's label names, in index order; nil for a language model.
     public let labels: [String]?
@@ -19,7 +19,7 @@ public struct LoadedModel {
         self.directory = directory
         let checkpoint = try CheckpointDirectory(url: directory)
         if case .gptNeoX(let config) = checkpoint.config { labels = config.classifierLabels } else { labels = nil }
-        model = try GPTNeoXModel(checkpoint: checkpoint)
+        model = try DecoderModel(checkpoint: checkpoint)
         let tokenizerURL = checkpoint.tokenizerURL
         guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {
             throw CheckpointError(tokenizerURL, "missing tokenizer (tokenizer.json not found)")

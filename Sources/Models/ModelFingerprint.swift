@@ -1,6 +1,6 @@
 import Checkpoints
 
-extension GPTNeoXModel {
+extension DecoderModel {
     /// A short identifier of these exact weights: XXH64 (the factor files' digest, `FileDigest`)
     /// over every parameter tensor's name, shape and a strided sample of 256 of its values.
     /// Factors record it so that scoring with another model's factors is caught.

@@ -3,7 +3,7 @@ import Foundation
 /// Rotary position embedding on the first `dimensions` features of each head's query and key,
 /// in the rotate-half convention of GPT-NeoX: features i and i + dimensions/2 form a pair
 /// rotated by the angle position · base^(−2i/dimensions).
-struct RotaryEmbedding {
+public struct RotaryEmbedding: Sendable {
     let dimensions: Int
     /// base^(−2i/dimensions) for each pair i.
     private let inverseFrequencies: [Float]
@@ -16,12 +16,38 @@ struct RotaryEmbedding {
     /// same arithmetic, so the results do not depend on the cut.
     static let largestTable = 8192
 
-    init(dimensions: Int, base: Double, maxPositions: Int) {
+    /// transformers' `rope_scaling` types (modeling_rope_utils).
+    public enum Scaling: Sendable, Equatable {
+        case none
+        /// Every frequency divided by `factor` (positions interpolated).
+        case linear(factor: Float)
+        /// Llama 3.1: long wavelengths divided by `factor`, short ones kept, a smooth blend between.
+        case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Int)
+
+        /// Applies the scaling to one inverse frequency, in Float32 as transformers does.
+        func scale(_ f: Float) -> Float {
+            switch self {
+            case .none: return f
+            case .linear(let factor): return f / factor
+            case .llama3(let factor, let low, let high, let original):
+                let wavelength = 2 * Float.pi / f
+                let lowFrequencyWavelength = Float(original) / low, highFrequencyWavelength = Float(original) / high
+                if wavelength > lowFrequencyWavelength { return f / factor }
+                if wavelength < highFrequencyWavelength { return f }
+                let smooth = (Float(original) / wavelength - low) / (high - low)
+                return (1 - smooth) * f / factor + smooth * f
+            }
+        }
+    }
+
+    init(dimensions: Int, base: Double, maxPositions: Int, scaling: Scaling = .none) {
         self.dimensions = dimensions
         let half = dimensions / 2
         // transformers computes the inverse frequencies and the angles in Float32; doing the
         // same keeps the angles bit-identical at large positions.
-        inverseFrequencies = (0..<half).map { i in Float(1 / Foundation.pow(base, Double(Float(2 * i) / Float(dimensions)))) }
+        inverseFrequencies = (0..<half).map { i in
+            scaling.scale(Float(1 / Foundation.pow(base, Double(Float(2 * i) / Float(dimensions)))))
+        }
         tabulatedPositions = min(maxPositions, Self.largestTable)
         var cosines = [Float](repeating: 1, count: tabulatedPositions * half)
         var sines = [Float](repeating: 0, count: tabulatedPositions * half)

@@ -35,7 +35,7 @@ extension LossTargets {
     }
 }
 
-extension GPTNeoXModel {
+extension DecoderModel {
     /// What the loss counts for `examples`: completion-only next tokens for a language model,
     /// one label per sequence for a classifier.
     public func lossTargets(_ batch: TokenBatch, examples: [TokenizedExample]) throws -> LossTargets {

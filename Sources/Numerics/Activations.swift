@@ -82,3 +82,33 @@ public func tanhTerms(_ u: Float8) -> (onePlusTanh: Float8, oneMinusTanhSquared:
     let es = e * s
     return (2 * es, 4 * es * s)
 }
+
+/// SwiGLU, the Llama family's gated activation: out = silu(gate) ⊙ up with
+/// silu(x) = x·σ(x). Forward and backward side by side.
+public enum SwiGLU {
+    /// σ(x) = 1 / (1 + e⁻ˣ), computed without overflow for large |x|.
+    @inlinable @inline(__always)
+    static func sigmoid(_ x: Float8) -> Float8 { 1 / (1 + exp(-x)) }
+
+    /// out[i] = silu(gate[i]) · up[i]. `out` may alias either input.
+    public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, _ out: UnsafeMutablePointer<Float>, count: Int) {
+        forEachChunk(count) { i, lanes in
+            let g = loadLanes(gate + i, lanes)
+            storeLanes(g * sigmoid(g) * loadLanes(up + i, lanes), out + i, lanes)
+        }
+    }
+
+    /// Given dout: dup = dout · silu(gate) and dgate = dout · up · silu'(gate), with
+    /// silu'(x) = σ(x)(1 + x(1 − σ(x))). The gradients may alias `dout`, not the inputs.
+    public static func backward(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, outputGradient dout: UnsafePointer<Float>,
+        gateGradient: UnsafeMutablePointer<Float>, upGradient: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        forEachChunk(count) { i, lanes in
+            let g = loadLanes(gate + i, lanes), u = loadLanes(up + i, lanes), d = loadLanes(dout + i, lanes)
+            let s = sigmoid(g)
+            storeLanes(d * u * s * (1 + g * (1 - s)), gateGradient + i, lanes)
+            storeLanes(d * g * s, upGradient + i, lanes)
+        }
+    }
+}

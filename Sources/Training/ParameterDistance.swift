@@ -18,7 +18,7 @@ public struct ParameterDistance: Sendable {
     public func proximityLoss(alpha: Double) -> Double { alpha / 2 * squaredDistance }
 
     /// The models must have the same backbone shape (checked by the caller).
-    public init(pretrained: GPTNeoXModel, finetuned: GPTNeoXModel) {
+    public init(pretrained: DecoderModel, finetuned: DecoderModel) {
         var modules: [Module] = []
         var totalDifference = 0.0, totalNorm = 0.0
         for module in pretrained.trackedModules {

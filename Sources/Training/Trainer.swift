@@ -32,20 +32,20 @@ public final class Trainer {
         public let tokensPerSecond: Double
     }
 
-    public let model: GPTNeoXModel
+    public let model: DecoderModel
     public let configuration: Configuration
     public let optimizer: AdamW
     public let schedule: LearningRateSchedule
     private let examples: [TokenizedExample]
     private let reference: ParameterStore?
     private let gradients: ParameterStore
-    private let activations: GPTNeoXActivations
+    private let activations: DecoderActivations
     public let stepsPerEpoch: Int
     public var totalSteps: Int { stepsPerEpoch * configuration.epochs }
 
     /// `reference` holds θ_ref for the proximity term; its parameters are matched by name and
     /// shape, and the output head is never pulled (see `addProximity`).
-    public init(model: GPTNeoXModel, examples: [TokenizedExample], configuration: Configuration, reference: ParameterStore? = nil) {
+    public init(model: DecoderModel, examples: [TokenizedExample], configuration: Configuration, reference: ParameterStore? = nil) {
         precondition(configuration.batchSize > 0 && configuration.accumulationSteps > 0 && !examples.isEmpty)
         self.model = model
         self.configuration = configuration
@@ -53,7 +53,7 @@ public final class Trainer {
         self.reference = reference
         optimizer = AdamW(parameters: model.parameters, configuration: configuration.optimizer)
         gradients = model.parameters.makeZeroedLike()
-        activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        activations = DecoderActivations(hyperparameters: model.hyperparameters)
         let batches = (examples.count + configuration.batchSize - 1) / configuration.batchSize
         stepsPerEpoch = (batches + configuration.accumulationSteps - 1) / configuration.accumulationSteps
         schedule = LearningRateSchedule(peak: configuration.learningRate, warmupSteps: configuration.warmupSteps,

@@ -52,7 +52,7 @@ public final class TrainingRun {
     }
 
     public let options: Options
-    public let model: GPTNeoXModel
+    public let model: DecoderModel
     public let trainer: Trainer
     /// The tokenised training data.
     public let data: TokenizedRecords
@@ -149,14 +149,14 @@ public final class TrainingRun {
 
     /// Restores the checkpoint in `checkpoint` if it is complete and of the same run; returns
     /// the step to continue at (0 without one).
-    private static func resume(_ trainer: Trainer, model: GPTNeoXModel, identity: RunIdentity, checkpoint: URL) throws -> Int {
+    private static func resume(_ trainer: Trainer, model: DecoderModel, identity: RunIdentity, checkpoint: URL) throws -> Int {
         let stateURL = checkpoint.appendingPathComponent("training-state.safetensors")
         let identityURL = checkpoint.appendingPathComponent("run.json")
         guard FileManager.default.fileExists(atPath: identityURL.path), FileManager.default.fileExists(atPath: stateURL.path) else { return 0 }
         guard (try? RunIdentity(contentsOf: identityURL)) == identity else {
             throw InputError("\(checkpoint.path): holds a checkpoint of another run; remove it or choose another --out")
         }
-        let saved = try GPTNeoXModel(directory: checkpoint)
+        let saved = try DecoderModel(directory: checkpoint)
         model.parameters.values.update(from: saved.parameters.values, count: model.parameters.count)
         let state = try TrainingState(contentsOf: stateURL)
         try state.restore(into: trainer)
@@ -165,7 +165,7 @@ public final class TrainingRun {
 
     /// The model to train, its tokenizer, the classifier labels and the proximity reference θ_ref.
     private static func startingModel(_ options: Options) throws
-        -> (model: GPTNeoXModel, tokenizer: URL, labels: [String]?, reference: ParameterStore?)
+        -> (model: DecoderModel, tokenizer: URL, labels: [String]?, reference: ParameterStore?)
     {
         switch options.start {
         case .model(let path):
@@ -198,11 +198,12 @@ public final class TrainingRun {
             return (model, loaded.directory.appendingPathComponent("tokenizer.json"), labels, reference)
         case .config(let path, let tokenizer):
             let configURL = URL(fileURLWithPath: path)
-            var hyperparameters: GPTNeoXHyperparameters
+            var hyperparameters: DecoderHyperparameters
             switch try ModelConfig.load(from: configURL) {
-            case .gptNeoX(let config): hyperparameters = try GPTNeoXHyperparameters(config: config, source: configURL.path)
-            case .bloom(let config): hyperparameters = GPTNeoXHyperparameters(bloom: config)
-            case .gpt2: throw InputError("\(configURL.path): training needs model_type gpt_neox or bloom")
+            case .gptNeoX(let config): hyperparameters = try DecoderHyperparameters(config: config, source: configURL.path)
+            case .bloom(let config): hyperparameters = DecoderHyperparameters(bloom: config)
+            case .gpt2(let config): hyperparameters = try DecoderHyperparameters(gpt2: config, source: configURL.path)
+            case .llama(let config): hyperparameters = try DecoderHyperparameters(llama: config, source: configURL.path)
             }
             var labels: [String]?
             if options.task == .classify {
@@ -214,7 +215,7 @@ public final class TrainingRun {
             }
             var url = URL(fileURLWithPath: tokenizer)
             if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { url.appendPathComponent("tokenizer.json") }
-            return (GPTNeoXModel(hyperparameters: hyperparameters, seed: options.configuration.seed), url, labels, nil)
+            return (DecoderModel(hyperparameters: hyperparameters, seed: options.configuration.seed), url, labels, nil)
         }
     }
 }

@@ -13,9 +13,9 @@ struct InfluenceBenchmark: ParsableCommand {
 /// EK-FAC fitting (both passes) and scoring throughput on a 70m-sized model with random
 /// weights: tokens per second of each pass, and training documents scored per second.
 func benchmarkInfluence() throws {
-    let h = GPTNeoXHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
+    let h = DecoderHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
                                    layerCount: 6, maxPositions: 2048)
-    let model = GPTNeoXModel(hyperparameters: h, seed: 1)
+    let model = DecoderModel(hyperparameters: h, seed: 1)
     var rng = RandomGenerator(seed: 3)
     func examples(_ count: Int, length: Int, prompt: Int = 0) -> [TokenizedExample] {
         (0..<count).map { _ in TokenizedExample(tokens: (0..<length).map { _ in rng.nextInt(below: h.vocabularySize) }, promptLength: prompt) }

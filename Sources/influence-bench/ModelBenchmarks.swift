@@ -10,12 +10,12 @@ struct ModelBenchmark: ParsableCommand {
 
 /// Forward + backward (with parameter gradients, as in training) of one GPT-NeoX configuration
 /// on random weights and tokens.
-func benchmarkModel(name: String, _ h: GPTNeoXHyperparameters, sequenceLength: Int, repetitions: Int) {
-    let model = GPTNeoXModel(hyperparameters: h, seed: 1)
+func benchmarkModel(name: String, _ h: DecoderHyperparameters, sequenceLength: Int, repetitions: Int) {
+    let model = DecoderModel(hyperparameters: h, seed: 1)
     var rng = RandomGenerator(seed: 2)
     let batch = TokenBatch(sequences: [(0..<sequenceLength).map { _ in rng.nextInt(below: h.vocabularySize) }])
     let targets = LossTargets.nextToken(batch)
-    let activations = GPTNeoXActivations(hyperparameters: h)
+    let activations = DecoderActivations(hyperparameters: h)
     let gradients = model.parameters.makeZeroedLike()
     let forwardOnly = bestTime(repetitions: repetitions) { model.forward(batch, activations) }
     let seconds = bestTime(repetitions: repetitions) {
@@ -35,7 +35,7 @@ func benchmarkModels() {
     print(pad("configuration", 48) + pad("forward", 12) + pad("fwd+bwd", 12) + pad("tokens/s", 10) + "GFLOP/s")
     benchmarkModel(
         name: "70m-sized (6×512, 8 heads, T=512, V=50304)",
-        GPTNeoXHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
+        DecoderHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
                                layerCount: 6, maxPositions: 2048),
         sequenceLength: 512, repetitions: 5)
     // The paper's small model was trained on Penn Treebank (a 10,000-word vocabulary); with
@@ -43,7 +43,7 @@ func benchmarkModels() {
     for vocabulary in [10_000, 50_304] {
         benchmarkModel(
             name: "paper-small (2×256, 2 heads, T=128, V=\(vocabulary))",
-            GPTNeoXHyperparameters(vocabularySize: vocabulary, hiddenSize: 256, headCount: 2, intermediateSize: 1024,
+            DecoderHyperparameters(vocabularySize: vocabulary, hiddenSize: 256, headCount: 2, intermediateSize: 1024,
                                    layerCount: 2, maxPositions: 2048),
             sequenceLength: 128, repetitions: 20)
     }

@@ -11,14 +11,14 @@ struct TrainingBenchmark: ParsableCommand {
 
 /// Training throughput against bare forward + backward: the optimizer's overhead.
 func benchmarkTraining() throws {
-    let h = GPTNeoXHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
+    let h = DecoderHyperparameters(vocabularySize: 50_304, hiddenSize: 512, headCount: 8, intermediateSize: 2048,
                                    layerCount: 6, maxPositions: 2048)
-    let model = GPTNeoXModel(hyperparameters: h, seed: 1)
+    let model = DecoderModel(hyperparameters: h, seed: 1)
     var rng = RandomGenerator(seed: 5)
     let examples = (0..<4).map { _ in TokenizedExample(tokens: (0..<512).map { _ in rng.nextInt(below: h.vocabularySize) }) }
     let batch = TokenBatch(examples: examples)
     let targets = LossTargets.nextToken(batch)
-    let activations = GPTNeoXActivations(hyperparameters: h)
+    let activations = DecoderActivations(hyperparameters: h)
     let gradients = model.parameters.makeZeroedLike()
     let bare = bestTime(repetitions: 3) {
         gradients.zero()

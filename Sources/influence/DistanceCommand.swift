@@ -25,8 +25,8 @@ struct Distance: ParsableCommand {
     }
 
     func run() throws {
-        let pt = try GPTNeoXModel(directory: URL(fileURLWithPath: pretrained))
-        let ft = try GPTNeoXModel(directory: URL(fileURLWithPath: finetuned))
+        let pt = try DecoderModel(directory: URL(fileURLWithPath: pretrained))
+        let ft = try DecoderModel(directory: URL(fileURLWithPath: finetuned))
         guard pt.trackedModules == ft.trackedModules else {
             throw InputError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
         }

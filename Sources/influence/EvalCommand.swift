@@ -50,7 +50,7 @@ struct Eval: ParsableCommand {
             if tokens.count < 2 { throw InputError("\(what) has a single token; a loss needs at least two") }
             return tokens
         }
-        let activations = GPTNeoXActivations(hyperparameters: loaded.model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: loaded.model.hyperparameters)
         if !json { print("    #  tokens      loss  perplexity") }
         var start = 0
         while start < sequences.count {

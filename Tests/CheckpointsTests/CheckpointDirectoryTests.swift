@@ -50,8 +50,8 @@ final class CheckpointDirectoryTests: XCTestCase {
 
     func testConfigErrors() throws {
         let url = directory.appendingPathComponent("config.json")
-        try write(#"{"model_type": "llama", "hidden_size": 4}"#, "config.json")
-        assertFails(try ModelConfig.load(from: url), containing: "unsupported model_type \"llama\"", naming: url.path)
+        try write(#"{"model_type": "t5", "hidden_size": 4}"#, "config.json")
+        assertFails(try ModelConfig.load(from: url), containing: "unsupported model_type \"t5\"", naming: url.path)
         try write(#"{"model_type": "gpt_neox", "hidden_size": 4"#, "config.json")
         assertFails(try ModelConfig.load(from: url), containing: "invalid JSON", naming: url.path)
         try write(#"{"hidden_size": 4}"#, "config.json")

@@ -32,8 +32,8 @@ import Tokenization
         let scores = (object["scores"] as! [[NSNumber]]).map { $0.map(\.doubleValue) }
 
         // The library on the same inputs, tokenized as DESIGN §8 says.
-        let ptModel = try GPTNeoXModel(directory: URL(fileURLWithPath: pretrained))
-        let ftModel = try GPTNeoXModel(directory: URL(fileURLWithPath: path("ft")))
+        let ptModel = try DecoderModel(directory: URL(fileURLWithPath: pretrained))
+        let ftModel = try DecoderModel(directory: URL(fileURLWithPath: path("ft")))
         let tokenizer = try BPETokenizer(contentsOf: URL(fileURLWithPath: pretrained).appendingPathComponent("tokenizer.json"))
         func records(_ name: String) throws -> [[String: String]] {
             try String(contentsOfFile: "\(CLI.data)/\(name)", encoding: .utf8).split(separator: "\n")

@@ -36,13 +36,13 @@ import TestSupport
     /// matrix, and fused mode has one block.
     @Test func perHeadBlocksFollowTheFusedRowLayout() {
         let h = microModel().hyperparameters
-        let perHead = ModuleLayout.of(GPTNeoXModel.trackedModules(h), selection: .attention, attentionBlocks: .perHead, includeBias: false)
+        let perHead = ModuleLayout.of(DecoderModel.trackedModules(h), selection: .attention, attentionBlocks: .perHead, includeBias: false)
         let qkv = perHead[0]
         #expect(qkv.name == "gpt_neox.layers.0.attention.query_key_value")
         #expect(qkv.blocks.map(\.name) == ["head0.q", "head0.k", "head0.v", "head1.q", "head1.k", "head1.v"])
         #expect(qkv.blocks.map(\.rows) == [0..<4, 4..<8, 8..<12, 12..<16, 16..<20, 20..<24])
         #expect(perHead[1].blocks.count == 1)
-        let fused = ModuleLayout.of(GPTNeoXModel.trackedModules(h), selection: .all, attentionBlocks: .fused, includeBias: true)
+        let fused = ModuleLayout.of(DecoderModel.trackedModules(h), selection: .all, attentionBlocks: .fused, includeBias: true)
         #expect(fused.count == 8 && fused.allSatisfy { $0.blocks.count == 1 && $0.inputSize == $0.module.inputSize + 1 })
     }
 
@@ -87,7 +87,7 @@ import TestSupport
         #expect(nonZero == 10, "V of both heads of both layers, and the other six modules: \(nonZero) non-zero blocks")
     }
 
-    func fitAndEnumerate(_ model: GPTNeoXModel, _ sequences: [[Int]], copies: Int, blocks: AttentionBlocks, bias: Bool,
+    func fitAndEnumerate(_ model: DecoderModel, _ sequences: [[Int]], copies: Int, blocks: AttentionBlocks, bias: Bool,
                          gaussNewton: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> (EKFACFactors, FisherExpectations) {
         let layouts = model.moduleLayouts(.all, attentionBlocks: blocks, includeBias: bias)
         return try fitAgainstExactExpectations(model, layouts, sequences.map { TokenizedExample(tokens: $0) }, copies: copies,

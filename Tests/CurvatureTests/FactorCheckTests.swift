@@ -32,7 +32,7 @@ import TestSupport
         }
         // A model of another width with the same weights' fingerprint cannot happen, but a layout
         // whose module is wider than the model's must still be caught.
-        let wide = GPTNeoXModel(hyperparameters: GPTNeoXHyperparameters(
+        let wide = DecoderModel(hyperparameters: DecoderHyperparameters(
             vocabularySize: 11, hiddenSize: 12, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
             rotaryFraction: 0.5, parallelResidual: true, activation: .exact, attentionBias: true), seed: 1)
         #expect(throws: CheckpointError.self) {

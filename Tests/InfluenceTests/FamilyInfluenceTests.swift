@@ -17,7 +17,7 @@ import TestSupport
     /// Fits per-head attention factors on copies of `fitting` (checking A, S and Λ of every
     /// block), then scores `queries` against `documents` and compares with dense Float64 solves
     /// of each block's explicit EK-FAC matrix.
-    func fitAndScore(_ model: GPTNeoXModel, fitting: [TokenizedExample], copies: Int, queries: [TokenizedExample],
+    func fitAndScore(_ model: DecoderModel, fitting: [TokenizedExample], copies: Int, queries: [TokenizedExample],
                      documents: [TokenizedExample], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let layouts = model.moduleLayouts(.attention, attentionBlocks: .perHead, includeBias: false)
         let (factors, _) = try fitAgainstExactExpectations(model, layouts, fitting, copies: copies, sourceLocation: sourceLocation)
@@ -37,7 +37,7 @@ import TestSupport
     }
 
     @Test func bloomFitsAndScoresLikeTheDenseComputation() throws {
-        let model = try GPTNeoXModel(directory: Self.fixtures.appendingPathComponent("ModelsTests/Fixtures/bloom"))
+        let model = try DecoderModel(directory: Self.fixtures.appendingPathComponent("ModelsTests/Fixtures/bloom"))
         #expect(model.hyperparameters.family == .bloom && model.hyperparameters.tiedEmbeddings)
         let V = model.hyperparameters.vocabularySize
         try fitAndScore(model, fitting: [[5, 17, 40], [33, 2, 58]].map { TokenizedExample(tokens: $0) }, copies: 1500,
@@ -46,7 +46,7 @@ import TestSupport
     }
 
     @Test func classifierFitsAndScoresLikeTheDenseComputation() throws {
-        let model = try GPTNeoXModel(directory: Self.fixtures.appendingPathComponent("TrainingTests/Fixtures/classifier"))
+        let model = try DecoderModel(directory: Self.fixtures.appendingPathComponent("TrainingTests/Fixtures/classifier"))
         #expect(model.hyperparameters.classifierLabels == 3)
         let V = model.hyperparameters.vocabularySize
         try fitAndScore(model, fitting: labelledExamples(count: 4, lengths: 3...6, vocabulary: V, seed: 82), copies: 1500,

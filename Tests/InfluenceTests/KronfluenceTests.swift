@@ -20,7 +20,7 @@ import TestSupport
     }
 
     @Test func factorsAndScoresAgreeWithKronfluence() throws {
-        let model = try GPTNeoXModel(directory: Self.directory)
+        let model = try DecoderModel(directory: Self.directory)
         let reference = try SafeTensorsFile(url: Self.directory.appendingPathComponent("kronfluence.safetensors"))
         let fitting = try sequences(reference, "fit").map { TokenizedExample(tokens: $0) }
         let prompts = try reference.integers("query_prompt_lengths")

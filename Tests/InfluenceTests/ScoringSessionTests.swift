@@ -30,7 +30,7 @@ import Tokenization
     }
 
     /// Fits EK-FAC factors of `model` on `examples` and writes them as `influence fit` does.
-    static func writeFactors(_ model: GPTNeoXModel, modelPath: String, _ examples: [TokenizedExample], to directory: URL) throws {
+    static func writeFactors(_ model: DecoderModel, modelPath: String, _ examples: [TokenizedExample], to directory: URL) throws {
         let options = FactorManifest.Options(modules: .all, attentionBlocks: .perHead, includeBias: false, maxSequences: nil,
                                              sequenceLength: model.hyperparameters.maxPositions, batchSize: 4, seed: 5, data: "test",
                                              dataFingerprint: "0")
@@ -45,9 +45,9 @@ import Tokenization
         let queriesPath = Self.data.appendingPathComponent("queries.jsonl").path, trainPath = Self.data.appendingPathComponent("train.jsonl").path
 
         // Pre-trained: the example model; fine-tuned: its weights perturbed, with the same tokenizer.
-        let pretrained = try GPTNeoXModel(directory: Self.example)
+        let pretrained = try DecoderModel(directory: Self.example)
         let tokenizer = try BPETokenizer(contentsOf: Self.example.appendingPathComponent("tokenizer.json"))
-        let finetuned = try GPTNeoXModel(directory: Self.example)
+        let finetuned = try DecoderModel(directory: Self.example)
         var rng = RandomGenerator(seed: 3)
         for entry in finetuned.parameters.entries where entry.shape.count == 2 {
             for i in 0..<entry.count { finetuned.parameters.values[entry.offset + i] += 0.02 * Float(rng.nextNormal()) }
@@ -55,7 +55,7 @@ import Tokenization
         try finetuned.save(to: directory.appendingPathComponent("ft"))
         try FileManager.default.copyItem(at: Self.example.appendingPathComponent("tokenizer.json"),
                                          to: directory.appendingPathComponent("ft/tokenizer.json"))
-        let reloaded = try GPTNeoXModel(directory: directory.appendingPathComponent("ft"))
+        let reloaded = try DecoderModel(directory: directory.appendingPathComponent("ft"))
 
         let (queryIDs, queries) = try Self.examples("queries.jsonl", tokenizer)
         let (documentIDs, documents) = try Self.examples("train.jsonl", tokenizer)
@@ -83,7 +83,7 @@ import Tokenization
             expectScoresClose(summed, matrix.scores, tolerance: 1e-9, "per-module sum")
             return matrix
         }
-        func direct(_ queryModel: GPTNeoXModel, _ documentModel: GPTNeoXModel, layouts: [ModuleLayout],
+        func direct(_ queryModel: DecoderModel, _ documentModel: DecoderModel, layouts: [ModuleLayout],
                     _ preconditioners: [Preconditioner]) throws -> [[Double]] {
             try InfluenceScorer(model: queryModel, layouts: layouts, queries: queries, preconditioners: preconditioners)
                 .score(model: documentModel, documents: documents).total

@@ -12,7 +12,7 @@ import TestSupport
     /// Tools/reference/make_gdp_fixture.py).
     @Test func gradientDotProductsMatchPyTorch() throws {
         let directory = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("gdp")
-        let model = try GPTNeoXModel(directory: directory)
+        let model = try DecoderModel(directory: directory)
         let reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
         func sequences(_ prefix: String) throws -> [[Int]] {
             let tokens = try reference.integers("\(prefix)_tokens"), lengths = try reference.integers("\(prefix)_lengths")

@@ -3,13 +3,13 @@ import Foundation
 import Models
 import Testing
 
-/// A config.json that disagrees with its weights fails in `GPTNeoXHyperparameters(checkpoint:)`,
+/// A config.json that disagrees with its weights fails in `DecoderHyperparameters(checkpoint:)`,
 /// the one check every command goes through, before anything sized by the config is allocated.
 @Suite struct CheckpointConsistencyTests {
     static func checkpoint(_ edit: (inout [String: Any]) -> Void) throws -> URL {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("consistency-\(UUID().uuidString)")
-        let h = GPTNeoXHyperparameters(vocabularySize: 12, hiddenSize: 16, headCount: 2, intermediateSize: 32, layerCount: 2, maxPositions: 16)
-        try GPTNeoXModel(hyperparameters: h, seed: 1).save(to: directory)
+        let h = DecoderHyperparameters(vocabularySize: 12, hiddenSize: 16, headCount: 2, intermediateSize: 32, layerCount: 2, maxPositions: 16)
+        try DecoderModel(hyperparameters: h, seed: 1).save(to: directory)
         let url = directory.appendingPathComponent("config.json")
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
         edit(&config)
@@ -23,9 +23,9 @@ import Testing
         let directory = try Self.checkpoint { $0[field] = value }
         defer { try? FileManager.default.removeItem(at: directory) }
         let started = Date()
-        #expect(throws: CheckpointError.self) { try GPTNeoXHyperparameters(checkpoint: CheckpointDirectory(url: directory)) }
+        #expect(throws: CheckpointError.self) { try DecoderHyperparameters(checkpoint: CheckpointDirectory(url: directory)) }
         #expect(throws: CheckpointError.self) { try ModelDescription(checkpoint: CheckpointDirectory(url: directory)) }
-        #expect(throws: CheckpointError.self) { try GPTNeoXModel(directory: directory) }
+        #expect(throws: CheckpointError.self) { try DecoderModel(directory: directory) }
         #expect(Date().timeIntervalSince(started) < 5)
     }
 
@@ -35,9 +35,9 @@ import Testing
         let small = try Self.checkpoint { _ in }, huge = try Self.checkpoint { $0["max_position_embeddings"] = Int(Int32.max) }
         defer { for d in [small, huge] { try? FileManager.default.removeItem(at: d) } }
         let tokens = [[1, 5, 3, 7, 2, 9, 11, 0]]
-        let a = try GPTNeoXModel(directory: small), b = try GPTNeoXModel(directory: huge)
-        let activations = GPTNeoXActivations(hyperparameters: a.hyperparameters)
+        let a = try DecoderModel(directory: small), b = try DecoderModel(directory: huge)
+        let activations = DecoderActivations(hyperparameters: a.hyperparameters)
         #expect(try a.tokenLogProbabilities(tokens, activations: activations)
-                == b.tokenLogProbabilities(tokens, activations: GPTNeoXActivations(hyperparameters: b.hyperparameters)))
+                == b.tokenLogProbabilities(tokens, activations: DecoderActivations(hyperparameters: b.hyperparameters)))
     }
 }

@@ -5,12 +5,12 @@ import Models
 
 /// A micro model with every feature switched on, weights large enough that all of them matter.
 private func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: Bool, tied: Bool = false,
-                        activation: GELU = .exact) -> GPTNeoXModel {
-    let h = GPTNeoXHyperparameters(
+                        activation: GELU = .exact) -> DecoderModel {
+    let h = DecoderHyperparameters(
         vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
         rotaryFraction: rotaryFraction, parallelResidual: parallel, activation: activation,
         attentionBias: attentionBias, tiedEmbeddings: tied)
-    let model = GPTNeoXModel(hyperparameters: h, seed: 11, initializerRange: 0.4)
+    let model = DecoderModel(hyperparameters: h, seed: 11, initializerRange: 0.4)
     var rng = RandomGenerator(seed: 12)
     for entry in model.parameters.entries where entry.shape.count == 1 {
         let base: Float = entry.name.hasSuffix("weight") ? 1 : 0
@@ -20,11 +20,11 @@ private func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: B
 }
 
 /// Runs forward + summed next-token loss + backward; returns the loss and the gradients.
-private func lossAndGradients(_ model: GPTNeoXModel, _ sequences: [[Int]], observer: LinearModuleTapObserver? = nil)
+private func lossAndGradients(_ model: DecoderModel, _ sequences: [[Int]], observer: LinearModuleTapObserver? = nil)
     -> (Double, ParameterStore)
 {
     let batch = TokenBatch(sequences: sequences)
-    let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+    let activations = DecoderActivations(hyperparameters: model.hyperparameters)
     model.forward(batch, activations)
     let loss = CrossEntropy.summed(logits: activations.logits, targets: .nextToken(batch),
                                    vocabularySize: model.hyperparameters.vocabularySize,
@@ -118,7 +118,7 @@ private let sequences = [[1, 4, 9, 2, 7, 3], [5, 0, 10], [8, 8, 1, 6]]
 
     @Test func activationsAreReusedAcrossBatches() {
         let model = microModel(parallel: true, rotaryFraction: 0.5, attentionBias: true)
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         model.forward(TokenBatch(sequences: sequences), activations)
         let first = Array(UnsafeBufferPointer(start: activations.logits, count: 11))
         model.forward(TokenBatch(sequences: [[3, 3]]), activations)

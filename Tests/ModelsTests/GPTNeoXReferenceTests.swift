@@ -27,13 +27,13 @@ import Testing
     }
 
     struct Reference {
-        let model: GPTNeoXModel
+        let model: DecoderModel
         let file: SafeTensorsFile
         let sequences: [[Int]]
 
         init(_ name: String) throws {
             let directory = GPTNeoXReferenceTests.fixture(name)
-            model = try GPTNeoXModel(directory: directory)
+            model = try DecoderModel(directory: directory)
             file = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
             let tokens = try file.integers("tokens"), lengths = try file.integers("lengths")
             let width = try file.require("tokens").shape[1]
@@ -47,7 +47,7 @@ import Testing
         let model = reference.model
         let batch = TokenBatch(sequences: reference.sequences)
         try model.validate(batch)
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         model.forward(batch, activations)
         let expectedLogits = try reference.file.floats("logits")
         #expect(expectedLogits.count == batch.tokenCount * model.hyperparameters.vocabularySize)
@@ -66,7 +66,7 @@ import Testing
         let reference = try Reference(configuration)
         let model = reference.model
         let batch = TokenBatch(sequences: reference.sequences)
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         model.forward(batch, activations)
         CrossEntropy.summed(logits: activations.logits, targets: .nextToken(batch),
                             vocabularySize: model.hyperparameters.vocabularySize, logitGradients: activations.logitGradients)

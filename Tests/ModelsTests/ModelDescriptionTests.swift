@@ -46,18 +46,18 @@ import Testing
         let description = try ModelDescription(checkpoint: CheckpointDirectory(url: directory))
         #expect(description.modelType == "bloom" && description.parameterCount == 16008)
         #expect(description.trackedModules.first?.name == "transformer.h.0.self_attention.query_key_value")
-        let model = try GPTNeoXModel(directory: directory)
+        let model = try DecoderModel(directory: directory)
         let copy = FileManager.default.temporaryDirectory.appendingPathComponent("bloom-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: copy) }
         try model.save(to: copy)
-        let loaded = try GPTNeoXModel(directory: copy)
+        let loaded = try DecoderModel(directory: copy)
         #expect(loaded.hyperparameters == model.hyperparameters)
         #expect(memcmp(loaded.parameters.values, model.parameters.values, model.parameters.count * 4) == 0)
     }
 
     @Test func bfloat16ShardsHoldTheFloat32WeightsRounded() throws {
-        let full = try GPTNeoXModel(directory: Self.exampleDirectory)
-        let half = try GPTNeoXModel(directory: Self.directory("gpt_neox-bf16-sharded"))
+        let full = try DecoderModel(directory: Self.exampleDirectory)
+        let half = try DecoderModel(directory: Self.directory("gpt_neox-bf16-sharded"))
         #expect(full.parameters.count == half.parameters.count)
         var worst: Float = 0
         for i in 0..<full.parameters.count {
@@ -71,12 +71,21 @@ import Testing
 
     @Test func exampleModelGeneratesWhatTransformersGenerates() throws {
         let expected = try Self.expected()["tiny-pythia"]!
-        let model = try GPTNeoXModel(directory: Self.exampleDirectory)
+        let model = try DecoderModel(directory: Self.exampleDirectory)
         #expect(try model.greedyContinuation(of: expected.prompt!, maxNewTokens: expected.generated!.count) == expected.generated!)
     }
 
-    @Test func loadingAGPT2CheckpointAsGPTNeoXIsAClearError() throws {
-        #expect(throws: CheckpointError.self) { try GPTNeoXModel(directory: Self.directory("gpt2")) }
+    @Test func aGPT2CheckpointLoadsWithItsConv1DWeightsTransposed() throws {
+        let directory = Self.directory("gpt2")
+        let model = try DecoderModel(directory: directory)
+        let stored = try SafeTensorsFile(url: directory.appendingPathComponent("model.safetensors"))
+        let name = "transformer.h.0.attn.c_attn.weight"
+        let onDisk = try stored.floats(name), shape = try stored.require(name).shape   // [in, out]
+        let held = model.parameters.pointer(name)                                      // [out, in]
+        #expect(model.parameters.entry(name)!.shape == [shape[1], shape[0]])
+        var mismatches = 0
+        for i in 0..<shape[0] { for o in 0..<shape[1] where held[o * shape[0] + i] != onDisk[i * shape[1] + o] { mismatches += 1 } }
+        #expect(mismatches == 0)
     }
 
     @Test func nonFiniteWeightsAreRejected() throws {
@@ -94,7 +103,7 @@ import Testing
         }
         try writer.write(to: directory.appendingPathComponent("model.safetensors"))
         #expect {
-            try GPTNeoXModel(directory: directory)
+            try DecoderModel(directory: directory)
         } throws: { error in
             "\(error)".contains("gpt_neox.layers.1.mlp.dense_4h_to_h.weight") && "\(error)".contains("non-finite")
         }

@@ -5,10 +5,10 @@ import Models
 /// packing), written from the architecture's definition. Finite differences of its loss are
 /// the reference for the Float32 backward pass.
 struct ReferenceGPTNeoX {
-    let h: GPTNeoXHyperparameters
+    let h: DecoderHyperparameters
     var parameters: [String: [Double]]
 
-    init(_ model: GPTNeoXModel) {
+    init(_ model: DecoderModel) {
         h = model.hyperparameters
         var parameters: [String: [Double]] = [:]
         for entry in model.parameters.entries {
@@ -23,7 +23,7 @@ struct ReferenceGPTNeoX {
         let w = p(prefix + ".weight"), b = p(prefix + ".bias")
         let mean = x.reduce(0, +) / Double(x.count)
         let variance = x.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(x.count)
-        let rstd = 1 / (variance + Double(h.layerNormEpsilon)).squareRoot()
+        let rstd = 1 / (variance + Double(h.normEpsilon)).squareRoot()
         return x.indices.map { (x[$0] - mean) * rstd * w[$0] + b[$0] }
     }
 
@@ -50,7 +50,8 @@ struct ReferenceGPTNeoX {
     }
 
     private func gelu(_ x: Double) -> Double {
-        switch h.activation {
+        guard case .gelu(let activation) = h.feedForward else { fatalError("a GELU MLP") }
+        switch activation {
         case .exact: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
         case .tanhApproximation: return 0.5 * x * (1 + tanh((2 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
         }
@@ -59,7 +60,7 @@ struct ReferenceGPTNeoX {
     private func attention(_ xs: [[Double]], layer l: Int) -> [[Double]] {
         let H = h.hiddenSize, d = h.headSize, T = xs.count
         let prefix = "gpt_neox.layers.\(l).attention."
-        var qkv = xs.map { linear($0, prefix + "query_key_value", bias: h.attentionBias) }
+        var qkv = xs.map { linear($0, prefix + "query_key_value", bias: h.qkvBias) }
         for t in 0..<T {
             for head in 0..<h.headCount {
                 var q = qkv[t][(head * 3 * d)..<(head * 3 * d + d)]
@@ -84,7 +85,7 @@ struct ReferenceGPTNeoX {
                 for j in 0...i { for c in 0..<d { out[i][head * d + c] += scores[j] / z * qkv[j][vo + c] } }
             }
         }
-        return out.map { linear($0, prefix + "dense", bias: h.attentionBias) }
+        return out.map { linear($0, prefix + "dense", bias: h.qkvBias) }
     }
 
     private func mlp(_ x: [Double], layer l: Int) -> [Double] {

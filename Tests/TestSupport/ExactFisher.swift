@@ -30,7 +30,7 @@ public final class TapRecorder: LinearModuleTapObserver {
 
     /// Forward and backward of the loss on `example`'s counted targets (its true next tokens or
     /// its label), recording every row.
-    public static func record(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], _ example: TokenizedExample) throws -> TapRecorder {
+    public static func record(_ model: DecoderModel, _ layouts: [ModuleLayout], _ example: TokenizedExample) throws -> TapRecorder {
         let recorder = TapRecorder(layouts: layouts)
         try GradientRunner(model: model, layouts: layouts).run([example], observer: recorder)
         return recorder
@@ -59,7 +59,7 @@ public struct EnumeratedSequence {
     /// A plain-text sequence of a language model: term s is the target of row s; its labelled
     /// gradient comes from the prefix tokens[0...s] followed by y, with only row s counted
     /// (rows after s do not reach rows ≤ s in a causal model).
-    public static func languageModel(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
+    public static func languageModel(_ model: DecoderModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
         let V = model.hyperparameters.vocabularySize, T = tokens.count
         let example = TokenizedExample(tokens: tokens)
         let whole = try TapRecorder.record(model, layouts, example)
@@ -79,11 +79,11 @@ public struct EnumeratedSequence {
     }
 
     /// A classifier's sequence: one term, its label.
-    public static func classifier(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
+    public static func classifier(_ model: DecoderModel, _ layouts: [ModuleLayout], tokens: [Int]) throws -> EnumeratedSequence {
         let labels = model.hyperparameters.classifierLabels!
         let example = TokenizedExample(tokens: tokens, label: 0)
         let whole = try TapRecorder.record(model, layouts, example)
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         model.forward(TokenBatch(examples: [example]), activations)
         let logits = (0..<labels).map { Double(activations.logits[$0]) }
         let top = logits.max()!, normaliser = logits.reduce(0) { $0 + Foundation.exp($1 - top) }
@@ -94,7 +94,7 @@ public struct EnumeratedSequence {
         return EnumeratedSequence(inputs: whole.inputs, covarianceRows: try rows(model, example), terms: [term])
     }
 
-    private static func rows(_ model: GPTNeoXModel, _ example: TokenizedExample) throws -> [Int] {
+    private static func rows(_ model: DecoderModel, _ example: TokenizedExample) throws -> [Int] {
         let batch = TokenBatch(examples: [example])
         return model.covarianceRows(batch, targets: try model.lossTargets(batch, examples: [example]))
     }
@@ -244,7 +244,7 @@ public func frobeniusDistance(_ a: [Double], _ b: [Double]) -> Double { zip(a, b
 
 /// Fits K copies of each example (plain text, or labelled for a classifier) and checks every
 /// block's A, S and Λ against their exact expectations; returns both.
-public func fitAgainstExactExpectations(_ model: GPTNeoXModel, _ layouts: [ModuleLayout], _ examples: [TokenizedExample], copies: Int,
+public func fitAgainstExactExpectations(_ model: DecoderModel, _ layouts: [ModuleLayout], _ examples: [TokenizedExample], copies: Int,
                                  gaussNewton: Bool = false, sourceLocation: SourceLocation = #_sourceLocation) throws -> (EKFACFactors, FisherExpectations) {
     let repeated = (0..<copies).flatMap { _ in examples }
     let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 100, seed: 5)

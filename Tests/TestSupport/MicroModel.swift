@@ -5,11 +5,11 @@ import Numerics
 import Testing
 
 /// A micro GPT-NeoX with every feature on and weights large enough that all of them matter.
-public func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
-    let h = GPTNeoXHyperparameters(
+public func microModel(seed: UInt64 = 21) -> DecoderModel {
+    let h = DecoderHyperparameters(
         vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
         rotaryFraction: 0.5, parallelResidual: true, activation: .exact, attentionBias: true)
-    let model = GPTNeoXModel(hyperparameters: h, seed: seed, initializerRange: 0.4)
+    let model = DecoderModel(hyperparameters: h, seed: seed, initializerRange: 0.4)
     var rng = RandomGenerator(seed: seed + 1)
     for entry in model.parameters.entries where entry.shape.count == 1 {
         let base: Float = entry.name.hasSuffix("weight") ? 1 : 0
@@ -21,10 +21,10 @@ public func microModel(seed: UInt64 = 21) -> GPTNeoXModel {
 /// A sequence classifier (3 labels) whose backbone is `backbone`'s, perturbed by noise of
 /// standard deviation `perturbation` on every matrix, with a new random head: a fine-tuned
 /// model with a different head.
-public func microClassifier(backboneOf backbone: GPTNeoXModel, perturbation: Float = 0.1, seed: UInt64 = 90) -> GPTNeoXModel {
+public func microClassifier(backboneOf backbone: DecoderModel, perturbation: Float = 0.1, seed: UInt64 = 90) -> DecoderModel {
     var h = backbone.hyperparameters
     h.classifierLabels = 3
-    let model = GPTNeoXModel(hyperparameters: h, seed: seed, initializerRange: 0.4)
+    let model = DecoderModel(hyperparameters: h, seed: seed, initializerRange: 0.4)
     var rng = RandomGenerator(seed: seed + 1)
     for entry in model.parameters.entries {
         guard let source = backbone.parameters.entries.first(where: { $0.name == entry.name }) else { continue }
@@ -50,7 +50,7 @@ public func randomExamples(count: Int, lengths: ClosedRange<Int>, vocabulary: In
     }
 }
 
-public func fitFactors(_ model: GPTNeoXModel, _ examples: [TokenizedExample], blocks: AttentionBlocks, bias: Bool = false,
+public func fitFactors(_ model: DecoderModel, _ examples: [TokenizedExample], blocks: AttentionBlocks, bias: Bool = false,
                 modules: ModuleSelection = .all, batchSize: Int = 4, seed: UInt64 = 5) throws -> EKFACFactors {
     let layouts = model.moduleLayouts(modules, attentionBlocks: blocks, includeBias: bias)
     let fitter = FactorFitter(model: model, layouts: layouts, batchSize: batchSize, seed: seed)

@@ -22,7 +22,7 @@ import Tracing
     ]
 
     /// Fits EK-FAC factors of `model` on `examples` and writes them as `influence fit` does.
-    static func writeFactors(_ model: GPTNeoXModel, modelPath: String, _ examples: [TokenizedExample], to directory: URL) throws {
+    static func writeFactors(_ model: DecoderModel, modelPath: String, _ examples: [TokenizedExample], to directory: URL) throws {
         let options = FactorManifest.Options(modules: .all, attentionBlocks: .perHead, includeBias: false, maxSequences: nil,
                                              sequenceLength: model.hyperparameters.maxPositions, batchSize: 4, seed: 5, data: "test",
                                              dataFingerprint: "0")
@@ -45,14 +45,14 @@ import Tracing
         for sentence in Self.sentences { trainer.add(sentence) }
         let tokenizerJSON = try trainer.tokenizerJSON()
         let tokenizer = try BPETokenizer(json: tokenizerJSON, source: "trained")
-        let h = GPTNeoXHyperparameters(vocabularySize: 300, hiddenSize: 16, headCount: 2, intermediateSize: 32, layerCount: 2,
+        let h = DecoderHyperparameters(vocabularySize: 300, hiddenSize: 16, headCount: 2, intermediateSize: 32, layerCount: 2,
                                        maxPositions: 32, rotaryFraction: 0.5)
         let documents = Self.sentences.map { TokenizedExample(tokens: tokenizer.encode($0)) }
         for (name, seed) in [("pretrained", UInt64(1)), ("finetuned", 2)] {
-            try GPTNeoXModel(hyperparameters: h, seed: seed, initializerRange: 0.2).save(to: url(name))
+            try DecoderModel(hyperparameters: h, seed: seed, initializerRange: 0.2).save(to: url(name))
             try tokenizerJSON.write(to: url("\(name)/tokenizer.json"))
             // Fitted on the model as read back, whose fingerprint the tracer checks.
-            try Self.writeFactors(try GPTNeoXModel(directory: url(name)), modelPath: url(name).path, documents, to: url("factors-\(name)"))
+            try Self.writeFactors(try DecoderModel(directory: url(name)), modelPath: url(name).path, documents, to: url("factors-\(name)"))
         }
         _ = try CorpusIndex.build(from: try CorpusReader(url: url("corpus.jsonl")), to: url("corpus.sqlite"), windowWords: 64)
 
@@ -65,7 +65,7 @@ import Tracing
         // Directly: the BM25 candidates of the prompt and the answer, scored by InfluenceScorer.
         let index = try CorpusIndex(url: url("corpus.sqlite"))
         let candidates = try index.entries(try index.searchBM25(prompt + answer, limit: request.candidates).map(\.row))
-        let pretrained = try GPTNeoXModel(directory: url("pretrained")), finetuned = try GPTNeoXModel(directory: url("finetuned"))
+        let pretrained = try DecoderModel(directory: url("pretrained")), finetuned = try DecoderModel(directory: url("finetuned"))
         let (_, ptFactors) = try FactorStore.readFactors(url("factors-pretrained"))
         let (_, ftFactors) = try FactorStore.readFactors(url("factors-finetuned"))
         let promptTokens = tokenizer.encode(prompt)

@@ -5,16 +5,16 @@ import Training
 
 @Suite struct ProximityTests {
     /// A tiny classifier: its head `score.weight` is a new parameter of fine-tuning.
-    func classifier(seed: UInt64) -> GPTNeoXModel {
-        var h = GPTNeoXHyperparameters(vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 1,
+    func classifier(seed: UInt64) -> DecoderModel {
+        var h = DecoderHyperparameters(vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 1,
                                        maxPositions: 16, rotaryFraction: 0.5, parallelResidual: true, activation: .exact,
                                        attentionBias: true)
         h.classifierLabels = 3
         h.tiedEmbeddings = false
-        return GPTNeoXModel(hyperparameters: h, seed: seed, initializerRange: 0.3)
+        return DecoderModel(hyperparameters: h, seed: seed, initializerRange: 0.3)
     }
 
-    func step(_ model: GPTNeoXModel, proximity: Double, reference: ParameterStore?) throws {
+    func step(_ model: DecoderModel, proximity: Double, reference: ParameterStore?) throws {
         let examples = [TokenizedExample(tokens: [1, 4, 2, 7], label: 0), TokenizedExample(tokens: [3, 3, 9], label: 2)]
         var configuration = Trainer.Configuration()
         configuration.learningRate = 1e-2
@@ -24,7 +24,7 @@ import Training
         try Trainer(model: model, examples: examples, configuration: configuration, reference: reference).train(to: 1)
     }
 
-    func values(_ model: GPTNeoXModel, _ name: String) -> [Float] {
+    func values(_ model: DecoderModel, _ name: String) -> [Float] {
         let entry = model.parameters.entry(name)!
         return Array(UnsafeBufferPointer(start: model.parameters.values + entry.offset, count: entry.count))
     }

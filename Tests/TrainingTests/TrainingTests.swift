@@ -9,9 +9,9 @@ import Training
     static let fixtures = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
 
     /// Mean next-token cross-entropy gradients of `sequences` into `gradients`.
-    static func meanLossGradients(_ model: GPTNeoXModel, _ sequences: [[Int]], into gradients: ParameterStore) -> Double {
+    static func meanLossGradients(_ model: DecoderModel, _ sequences: [[Int]], into gradients: ParameterStore) -> Double {
         let batch = TokenBatch(sequences: sequences)
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         model.forward(batch, activations)
         var targets = LossTargets.nextToken(batch)
         let count = Float(targets.countedPositions)
@@ -26,7 +26,7 @@ import Training
     /// Two AdamW steps equal torch.optim.AdamW's (Tools/reference/make_training_fixtures.py).
     @Test func adamWMatchesPyTorch() throws {
         let directory = Self.fixtures.appendingPathComponent("adamw")
-        let model = try GPTNeoXModel(directory: directory)
+        let model = try DecoderModel(directory: directory)
         let reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
         let tokens = try reference.integers("tokens"), lengths = try reference.integers("lengths")
         let sequences = lengths.enumerated().map { Array(tokens[($0 * 12)..<($0 * 12 + $1)]) }
@@ -69,12 +69,12 @@ import Training
         (0..<24).map { start in TokenizedExample(tokens: (0..<10).map { (start + $0 * (1 + start % 3)) % 11 }) }
     }
 
-    static func toyModel() -> GPTNeoXModel {
-        GPTNeoXModel(hyperparameters: GPTNeoXHyperparameters(vocabularySize: 11, hiddenSize: 16, headCount: 2, intermediateSize: 32,
+    static func toyModel() -> DecoderModel {
+        DecoderModel(hyperparameters: DecoderHyperparameters(vocabularySize: 11, hiddenSize: 16, headCount: 2, intermediateSize: 32,
                                                              layerCount: 2, maxPositions: 16), seed: 4)
     }
 
-    static func meanLoss(_ model: GPTNeoXModel, _ examples: [TokenizedExample]) -> Double {
+    static func meanLoss(_ model: DecoderModel, _ examples: [TokenizedExample]) -> Double {
         let gradients = model.parameters.makeZeroedLike()
         return meanLossGradients(model, examples.map(\.tokens), into: gradients)
     }
@@ -141,13 +141,13 @@ import Training
         let checkpoint = try CheckpointDirectory(url: directory)
         guard case .gptNeoX(let config) = checkpoint.config else { return #expect(Bool(false)) }
         #expect(config.classifierLabels == ["red", "green", "blue"])
-        let model = try GPTNeoXModel(checkpoint: checkpoint)
+        let model = try DecoderModel(checkpoint: checkpoint)
         #expect(model.hyperparameters.classifierLabels == 3)
         let reference = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
         let tokens = try reference.integers("tokens"), lengths = try reference.integers("lengths"), labels = try reference.integers("labels")
         let examples = lengths.enumerated().map { TokenizedExample(tokens: Array(tokens[($0 * 10)..<($0 * 10 + $1)]), label: labels[$0]) }
         let batch = TokenBatch(examples: examples)
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         model.forward(batch, activations)
         let expectedLogits = try reference.floats("logits")
         for i in expectedLogits.indices { #expect(abs(activations.logits[i] - expectedLogits[i]) < 1e-4 * max(1, abs(expectedLogits[i]))) }
@@ -169,7 +169,7 @@ import Training
     }
 
     @Test func labelsOutsideTheSetAreErrors() throws {
-        let model = try GPTNeoXModel(directory: TrainingTests.fixtures.appendingPathComponent("classifier"))
+        let model = try DecoderModel(directory: TrainingTests.fixtures.appendingPathComponent("classifier"))
         let examples = [TokenizedExample(tokens: [1, 2, 3], label: 3)]
         #expect(throws: InputError.self) { try model.lossTargets(TokenBatch(examples: examples), examples: examples) }
     }
@@ -182,9 +182,9 @@ import Training
     @Test(arguments: ["swift-written-lm", "swift-written-classifier"])
     func transformersReadsOurCheckpointsAsWeDo(name: String) throws {
         let directory = TrainingTests.fixtures.appendingPathComponent(name)
-        let model = try GPTNeoXModel(directory: directory)
+        let model = try DecoderModel(directory: directory)
         let reference = try SafeTensorsFile(url: directory.appendingPathComponent("transformers_logits.safetensors"))
-        let activations = GPTNeoXActivations(hyperparameters: model.hyperparameters)
+        let activations = DecoderActivations(hyperparameters: model.hyperparameters)
         for i in 0..<2 {
             let tokens = try reference.integers("tokens.\(i)")
             model.forward(TokenBatch(sequences: [tokens]), activations)
@@ -196,11 +196,11 @@ import Training
     }
 
     @Test func savingAndLoadingIsExact() throws {
-        let model = try GPTNeoXModel(directory: TrainingTests.fixtures.appendingPathComponent("swift-written-classifier"))
+        let model = try DecoderModel(directory: TrainingTests.fixtures.appendingPathComponent("swift-written-classifier"))
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("saved-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         try model.save(to: directory)
-        let loaded = try GPTNeoXModel(directory: directory)
+        let loaded = try DecoderModel(directory: directory)
         #expect(loaded.hyperparameters == model.hyperparameters)
         #expect(memcmp(loaded.parameters.values, model.parameters.values, model.parameters.count * 4) == 0)
     }

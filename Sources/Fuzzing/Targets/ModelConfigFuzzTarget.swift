@@ -14,8 +14,7 @@ extension FuzzTarget {
         let checkpoint = try CheckpointDirectory(url: directory)
         let description = try ModelDescription(checkpoint: checkpoint)
         _ = description.parameterCount
-        if case .gpt2 = checkpoint.config { return }
-        let model = try GPTNeoXModel(checkpoint: checkpoint)
+        let model = try DecoderModel(checkpoint: checkpoint)
         let tokens = [0, 1, 2, 3].map { $0 % model.hyperparameters.vocabularySize }
         _ = try model.tokenLogProbabilities([tokens, [tokens[1]], tokens.reversed()])
     })
@@ -24,12 +23,14 @@ extension FuzzTarget {
 /// One model.safetensors holding the weights of a tiny GPT-NeoX and a tiny BLOOM (their
 /// names differ), so that both families' configs have weights to agree with.
 enum ModelConfigFuzzing {
-    static let neox = GPTNeoXHyperparameters(vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2,
+    static let neox = DecoderHyperparameters(vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2,
                                              maxPositions: 8, rotaryFraction: 0.5, parallelResidual: true)
-    static var bloom: GPTNeoXHyperparameters {
-        var h = GPTNeoXHyperparameters(vocabularySize: 9, hiddenSize: 4, headCount: 2, intermediateSize: 16, layerCount: 1, maxPositions: 8,
+    static var bloom: DecoderHyperparameters {
+        var h = DecoderHyperparameters(vocabularySize: 9, hiddenSize: 4, headCount: 2, intermediateSize: 16, layerCount: 1, maxPositions: 8,
                                        rotaryFraction: 0, parallelResidual: false, activation: .tanhApproximation, tiedEmbeddings: true)
         h.family = .bloom
+        h.positions = .alibi
+        h.embeddingNorm = true
         return h
     }
 
@@ -54,7 +55,7 @@ enum ModelConfigFuzzing {
         if FileManager.default.fileExists(atPath: weights.path) { return directory }
         var writer = SafeTensorsWriter()
         for h in [neox, bloom] {
-            let model = GPTNeoXModel(hyperparameters: h, seed: 3)
+            let model = DecoderModel(hyperparameters: h, seed: 3)
             for entry in model.parameters.entries {
                 writer.add(entry.name, shape: entry.shape, floats: UnsafeBufferPointer(start: model.parameters.values + entry.offset, count: entry.count))
             }
