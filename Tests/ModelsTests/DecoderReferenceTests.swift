@@ -8,7 +8,7 @@ import Testing
 /// Tools/reference/make_gpt_neox_fixtures.py: a right-padded batch of three sequences of
 /// different lengths (the Swift side packs them), in a parallel-residual model with 25 %
 /// rotary dimensions and a sequential one with full rotary and no attention biases.
-@Suite struct GPTNeoXReferenceTests {
+@Suite struct DecoderReferenceTests {
     /// Two GPT-NeoX configurations, and BLOOM (ALiBi with 6 heads, embedding layer norm, tied head).
     static let configurations = ["gpt_neox/parallel-rotary25", "gpt_neox/sequential-rotary100", "bloom"]
 
@@ -32,7 +32,7 @@ import Testing
         let sequences: [[Int]]
 
         init(_ name: String) throws {
-            let directory = GPTNeoXReferenceTests.fixture(name)
+            let directory = DecoderReferenceTests.fixture(name)
             model = try DecoderModel(directory: directory)
             file = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
             let tokens = try file.integers("tokens"), lengths = try file.integers("lengths")

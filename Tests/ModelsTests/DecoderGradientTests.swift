@@ -4,7 +4,7 @@ import Testing
 import Models
 
 /// A micro model with every feature switched on, weights large enough that all of them matter.
-private func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: Bool, tied: Bool = false,
+func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: Bool, tied: Bool = false,
                         activation: GELU = .exact) -> DecoderModel {
     let h = DecoderHyperparameters(
         vocabularySize: 11, hiddenSize: 8, headCount: 2, intermediateSize: 12, layerCount: 2, maxPositions: 16,
@@ -14,6 +14,42 @@ private func microModel(parallel: Bool, rotaryFraction: Double, attentionBias: B
     var rng = RandomGenerator(seed: 12)
     for entry in model.parameters.entries where entry.shape.count == 1 {
         let base: Float = entry.name.hasSuffix("weight") ? 1 : 0
+        for i in 0..<entry.count { model.parameters.values[entry.offset + i] = base + 0.2 * Float(rng.nextNormal()) }
+    }
+    return model
+}
+
+/// A micro model of another family (random weights, norms spread out): Llama with grouped-query
+/// attention, SwiGLU, RMSNorm and a sliding window shorter than the sequences, or GPT-2.
+func microModel(family: DecoderHyperparameters.Family) -> DecoderModel {
+    var h = DecoderHyperparameters(vocabularySize: 11, hiddenSize: 8, headCount: 4, intermediateSize: 12, layerCount: 2,
+                                   maxPositions: 16, rotaryFraction: 1, parallelResidual: false, attentionBias: false)
+    h.family = family
+    switch family {
+    case .gpt2:
+        h.positions = .learned
+        h.rotaryDimensions = 0
+        h.qkvProjection = .fusedByPart
+        h.qkvBias = true; h.outputBias = true
+        h.feedForward = .gelu(.tanhApproximation)
+        h.tiedEmbeddings = true
+    default:
+        h.norm = .rmsNorm
+        h.keyValueHeadCount = 2
+        h.headSize = 4
+        h.rotaryDimensions = 4
+        h.qkvProjection = .separate
+        h.qkvBias = family == .qwen2
+        h.outputBias = false
+        h.feedForward = .swiGLU
+        h.mlpBias = false
+        h.rotaryScaling = .linear(factor: 2)
+        h.attentionWindow = family == .mistral ? 3 : nil
+    }
+    let model = DecoderModel(hyperparameters: h, seed: 11, initializerRange: 0.4)
+    var rng = RandomGenerator(seed: 12)
+    for entry in model.parameters.entries where entry.shape.count == 1 {
+        let base: Float = entry.name.hasSuffix("norm.weight") || entry.name.contains("ln_") && entry.name.hasSuffix("weight") ? 1 : 0
         for i in 0..<entry.count { model.parameters.values[entry.offset + i] = base + 0.2 * Float(rng.nextNormal()) }
     }
     return model
@@ -36,7 +72,7 @@ private func lossAndGradients(_ model: DecoderModel, _ sequences: [[Int]], obser
 
 private let sequences = [[1, 4, 9, 2, 7, 3], [5, 0, 10], [8, 8, 1, 6]]
 
-@Suite struct GPTNeoXGradientTests {
+@Suite struct DecoderGradientTests {
     static let variants: [(parallel: Bool, rotary: Double, bias: Bool, tied: Bool, activation: GELU)] = [
         (true, 0.5, true, false, .exact), (false, 1.0, false, false, .exact), (true, 1.0, true, true, .tanhApproximation),
     ]
@@ -85,9 +121,11 @@ private let sequences = [[1, 4, 9, 2, 7, 3], [5, 0, 10], [8, 8, 1, 6]]
         }
     }
 
-    @Test(arguments: [true, false])
-    func tapsReproduceEveryTrackedWeightGradient(parallel: Bool) {
-        let model = microModel(parallel: parallel, rotaryFraction: 0.5, attentionBias: true)
+    @Test(arguments: ["parallel", "sequential", "llama", "qwen2", "mistral", "gpt2"])
+    func tapsReproduceEveryTrackedWeightGradient(kind: String) {
+        let model = kind == "parallel" || kind == "sequential"
+            ? microModel(parallel: kind == "parallel", rotaryFraction: 0.5, attentionBias: true)
+            : microModel(family: DecoderHyperparameters.Family(rawValue: kind)!)
         let observer = GradientFromTaps()
         let (_, gradients) = lossAndGradients(model, sequences, observer: observer)
         let modules = model.trackedModules
