@@ -71,7 +71,8 @@ let package = Package(
         ),
         .testTarget(name: "NumericsTests", dependencies: ["Numerics"], swiftSettings: optimised),
         .testTarget(
-            name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], swiftSettings: optimised),
+            name: "CheckpointsTests", dependencies: ["Checkpoints", "Numerics"], resources: [.copy("Fixtures")],
+            swiftSettings: optimised),
         .testTarget(
             name: "TrainingTests", dependencies: ["Training", "Models", "Checkpoints", "Numerics"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
