@@ -59,7 +59,7 @@ public struct GGUFCheckpoint {
                 throw CheckpointError(url, "\(a).attention.head_count \(heads) is not divisible by \(a).attention.head_count_kv \(keyValueHeads)")
             }
             let headSize = try file.integer("\(a).attention.key_length") ?? hidden / heads
-            guard headSize > 0, headSize % 2 == 0, file.integer("\(a).attention.key_length") != nil || hidden % heads == 0 else {
+            guard headSize > 0, headSize % 2 == 0, try file.integer("\(a).attention.key_length") != nil || hidden % heads == 0 else {
                 throw CheckpointError(url, "cannot tell the head size: \(a).embedding_length \(hidden) over \(heads) heads")
             }
             h = DecoderHyperparameters(vocabularySize: vocabulary, hiddenSize: hidden, headCount: heads, intermediateSize: intermediate,
