@@ -10,7 +10,7 @@ import Testing
 /// rotary dimensions and a sequential one with full rotary and no attention biases.
 @Suite struct DecoderReferenceTests {
     /// Two GPT-NeoX configurations, and BLOOM (ALiBi with 6 heads, embedding layer norm, tied head).
-    static let configurations = ["gpt_neox/parallel-rotary25", "gpt_neox/sequential-rotary100", "bloom"]
+    static let configurations = ["gpt_neox/parallel-rotary25", "gpt_neox/sequential-rotary100", "bloom", "llama", "qwen2", "mistral", "gpt2"]
 
     static func fixture(_ name: String) -> URL {
         Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent(name)
@@ -74,8 +74,13 @@ import Testing
         model.backward(batch, activations, gradients: gradients)
         var compared = 0
         for entry in gradients.entries {
-            let expected = try reference.file.floats("grad." + entry.name)
+            var expected = try reference.file.floats("grad." + entry.name)
             #expect(expected.count == entry.count)
+            if model.hyperparameters.names.isStoredTransposed(entry.name) {
+                // transformers' Conv1D gradient is [in, out]; the decoder's weight is [out, in].
+                let stored = expected
+                stored.withUnsafeBufferPointer { transposeForTest($0.baseAddress!, rows: entry.shape[1], cols: entry.shape[0], into: &expected) }
+            }
             let error = Self.relativeError(gradients.values + entry.offset, expected)
             #expect(error < 1e-3, "gradient of \(entry.name) differs by \(error) relative")
             compared += 1
@@ -101,4 +106,9 @@ import Testing
         let expectedLoss = try reference.file.doubles("loss")[0]
         #expect(abs(total - expectedLoss) < 1e-4 * expectedLoss)
     }
+}
+
+/// out[c, r] = in[r, c].
+func transposeForTest(_ input: UnsafePointer<Float>, rows: Int, cols: Int, into output: inout [Float]) {
+    for r in 0..<rows { for c in 0..<cols { output[c * rows + r] = input[r * cols + c] } }
 }
