@@ -23,6 +23,9 @@ public struct GGUFTokenizerData: Sendable {
     public var tokenTypes: [Int]?
     public var merges: [String]
     public var bosTokenId, eosTokenId, unknownTokenId, paddingTokenId: Int?
+    /// tokenizer.ggml.add_bos_token and add_eos_token: whether `encode(_:addSpecialTokens: true)`
+    /// puts BOS before and EOS after. add_space_prefix is ignored, as transformers ignores it
+    /// for byte-level BPE.
     public var addBOS, addEOS, addSpacePrefix: Bool?
     public var chatTemplate: String?
 
