@@ -1,9 +1,11 @@
 import Foundation
 
-/// A Hugging Face `tokenizer.json` with a byte-level BPE model, as GPT-NeoX/Pythia, GPT-2 and
-/// BLOOM use: added tokens cut out first, then normaliser (NFC or none), pre-tokeniser (GPT-2's
-/// regex, or a regex Split followed by byte-level mapping), BPE per piece. Ids equal those of
-/// the `tokenizers` library (checked against fixtures it wrote).
+/// A Hugging Face `tokenizer.json` with a byte-level BPE model, as GPT-NeoX/Pythia, GPT-2,
+/// BLOOM, Llama 3, Qwen2 and SmolLM2 use: added tokens cut out first, then normaliser (NFC or
+/// none), pre-tokeniser (GPT-2's regex, Llama 3's or Qwen's Split, Digits, or another regex
+/// Split, followed by byte-level mapping), BPE per piece, and the post-processor's special
+/// tokens when asked for. Ids equal those of the `tokenizers` library (checked against fixtures
+/// it wrote). A GGUF file's tokenizer arrays give the same through `init(gguf:)`.
 public final class BPETokenizer: @unchecked Sendable {
     public let source: String
     private let normalizers: [Normalizer]
@@ -14,7 +16,12 @@ public final class BPETokenizer: @unchecked Sendable {
     private let addedMatcher: AddedTokenMatcher
     private let addedById: [Int: AddedToken]
     private let tokenOfId: [Int: String]
+    private let postProcessor: PostProcessor
     public let vocabularySize: Int
+    /// The beginning- and end-of-sequence tokens: from tokenizer_config.json beside a
+    /// tokenizer.json (or the GGUF metadata), else the post-processor's first and last token.
+    public let bosTokenId: Int?
+    public let eosTokenId: Int?
     /// Ids of pieces already encoded, keyed by their UTF-8 bytes: Swift's String equality is
     /// canonical equivalence, under which "é" and "e\u{301}" would share an entry.
     private var cache: [[UInt8]: [Int]] = [:]
@@ -23,19 +30,38 @@ public final class BPETokenizer: @unchecked Sendable {
     enum Normalizer { case nfc, nfkc, nfd, lowercase }
 
     /// `modelVocabularySize`: the rows of the model's embedding, which every id must index.
+    /// A tokenizer_config.json in the same folder gives the BOS and EOS tokens and, where it
+    /// sets add_bos_token or add_eos_token, which special tokens are added (as transformers does).
     public convenience init(contentsOf url: URL, modelVocabularySize: Int? = nil) throws {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw TokenizerError(url.path, FileManager.default.fileExists(atPath: url.path) ? "cannot read the tokenizer" : "tokenizer.json not found")
         }
-        try self.init(json: data, source: url.path, modelVocabularySize: modelVocabularySize)
+        let configURL = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json")
+        let config = FileManager.default.fileExists(atPath: configURL.path) ? try TokenizerConfig(contentsOf: configURL) : nil
+        try self.init(root: Self.root(data, source: url.path), source: url.path, modelVocabularySize: modelVocabularySize, config: config)
     }
 
-    public init(json data: Data, source: String, modelVocabularySize: Int? = nil) throws {
+    public convenience init(json data: Data, source: String, modelVocabularySize: Int? = nil) throws {
+        try self.init(root: Self.root(data, source: source), source: source, modelVocabularySize: modelVocabularySize, config: nil)
+    }
+
+    /// The tokenizer that transformers builds from a GGUF file's metadata
+    /// (`AutoTokenizer.from_pretrained(dir, gguf_file: …)`); see `GGUFTokenizerData`.
+    public convenience init(gguf: GGUFTokenizerData, source: String, modelVocabularySize: Int?) throws {
+        let files = try gguf.huggingFaceFiles(source: source)
+        try self.init(root: files.tokenizer, source: source, modelVocabularySize: modelVocabularySize, config: files.config)
+    }
+
+    private static func root(_ data: Data, source: String) throws -> [String: Any] {
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw TokenizerError(source, "invalid JSON (not a tokenizer.json)")
+        }
+        return root
+    }
+
+    init(root: [String: Any], source: String, modelVocabularySize: Int?, config: TokenizerConfig?) throws {
         self.source = source
         func fail(_ problem: String) -> TokenizerError { TokenizerError(source, problem) }
-        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw fail("invalid JSON (not a tokenizer.json)")
-        }
         guard let modelObject = root["model"] as? [String: Any] else { throw fail("no \"model\" section") }
         let modelType = modelObject["type"] as? String ?? "BPE"
         guard modelType == "BPE" else { throw fail("model type \(modelType) is not supported (byte-level BPE only)") }
@@ -92,6 +118,22 @@ public final class BPETokenizer: @unchecked Sendable {
         for token in added { tokens[token.id] = token.content }
         tokenOfId = tokens
         vocabularySize = (tokens.keys.max() ?? -1) + 1
+
+        let matcher = addedMatcher
+        func idOf(_ token: String?) -> Int? {
+            guard let token else { return nil }
+            return matcher.exact(token)?.id ?? vocabulary[token]
+        }
+        let bos = idOf(config?.bosToken), eos = idOf(config?.eosToken)
+        var processor = try PostProcessor.parse(root["post_processor"], ids: ids, fail: fail)
+        // transformers rebuilds the post-processor when the config says whether to add them.
+        if let config, config.addBOSToken != nil || config.addEOSToken != nil {
+            processor = PostProcessor(prefix: config.addBOSToken == true ? bos.map { [$0] } ?? [] : [],
+                                      suffix: config.addEOSToken == true ? eos.map { [$0] } ?? [] : [])
+        }
+        postProcessor = processor
+        bosTokenId = bos ?? processor.prefix.first
+        eosTokenId = eos ?? processor.suffix.last
     }
 
     private static func normalizers(_ object: Any?, _ fail: (String) -> TokenizerError) throws -> [Normalizer] {
@@ -107,21 +149,25 @@ public final class BPETokenizer: @unchecked Sendable {
     }
 
     private static func preTokenizer(_ object: Any?, _ fail: (String) -> TokenizerError) throws -> (PreTokenizer, Bool) {
-        guard let object = object as? [String: Any] else { return (.none, false) }
+        guard let object = object as? [String: Any] else { return (PreTokenizer(steps: []), false) }
+        var addPrefixSpace = false
+        let steps = try preTokenizerSteps(object, &addPrefixSpace, fail)
+        return (PreTokenizer(steps: steps), addPrefixSpace)
+    }
+
+    private static func preTokenizerSteps(_ object: [String: Any], _ addPrefixSpace: inout Bool,
+                                          _ fail: (String) -> TokenizerError) throws -> [PreTokenizer.Step] {
         switch object["type"] as? String {
         case "ByteLevel":
-            let useRegex = object["use_regex"] as? Bool ?? true
-            return (useRegex ? .gpt2 : .none, object["add_prefix_space"] as? Bool ?? false)
-        case "Sequence":
-            let steps = (object["pretokenizers"] as? [[String: Any]]) ?? []
-            // Supported: [Split(regex, isolated)] followed by ByteLevel without regex (BLOOM).
-            guard steps.count == 2, steps[0]["type"] as? String == "Split", steps[1]["type"] as? String == "ByteLevel",
-                  (steps[1]["use_regex"] as? Bool) == false
-            else { throw fail("this pre_tokenizer Sequence is not supported (only Split + ByteLevel)") }
-            let split = steps[0]
-            guard (split["behavior"] as? String) == "Isolated", (split["invert"] as? Bool ?? false) == false,
-                  let pattern = split["pattern"] as? [String: String]
+            if object["add_prefix_space"] as? Bool == true { addPrefixSpace = true }
+            return (object["use_regex"] as? Bool ?? true) ? [.gpt2] : []
+        case "Digits":
+            return [.digits(individual: object["individual_digits"] as? Bool ?? false)]
+        case "Split":
+            guard (object["behavior"] as? String) == "Isolated", (object["invert"] as? Bool ?? false) == false,
+                  let pattern = object["pattern"] as? [String: String]
             else { throw fail("only an isolated, non-inverted Split is supported") }
+            if let regex = pattern["Regex"], let known = Llama3StyleSplit.patterns[regex] { return [.llama3Style(known)] }
             let expression: String
             if let regex = pattern["Regex"] { expression = regex } else if let literal = pattern["String"] {
                 expression = NSRegularExpression.escapedPattern(for: literal)
@@ -130,7 +176,14 @@ public final class BPETokenizer: @unchecked Sendable {
                 throw fail("Split pattern \(expression) repeats a group, which can take exponential time; not supported")
             }
             guard let regex = try? NSRegularExpression(pattern: expression) else { throw fail("Split pattern \(expression) is not a valid regular expression") }
-            return (.isolatedSplit(regex), steps[1]["add_prefix_space"] as? Bool ?? false)
+            return [.isolatedRegex(regex)]
+        case "Sequence":
+            var steps: [PreTokenizer.Step] = []
+            for step in (object["pretokenizers"] as? [Any]) ?? [] {
+                guard let step = step as? [String: Any] else { throw fail("a pre_tokenizer Sequence entry is not an object") }
+                steps += try preTokenizerSteps(step, &addPrefixSpace, fail)
+            }
+            return steps
         case let other:
             throw fail("pre_tokenizer \(other ?? "?") is not supported")
         }
@@ -140,6 +193,18 @@ public final class BPETokenizer: @unchecked Sendable {
 
     /// Token ids of `text`, without special tokens added around it (DESIGN §8).
     public func encode(_ text: String) -> [Int] {
+        encode(text, addSpecialTokens: false)
+    }
+
+    /// Token ids of `text`; with `addSpecialTokens`, the post-processor's tokens around them
+    /// (Llama 3's <|begin_of_text|> first), as transformers' `tokenizer(text)` gives. A prompt
+    /// rendered by a chat template already holds its special tokens: encode it without.
+    public func encode(_ text: String, addSpecialTokens: Bool) -> [Int] {
+        let ids = encodeText(text)
+        return addSpecialTokens ? postProcessor.prefix + ids + postProcessor.suffix : ids
+    }
+
+    private func encodeText(_ text: String) -> [Int] {
         var ids: [Int] = []
         for segment in addedMatcher.segments(text) {
             switch segment {

@@ -1,22 +1,46 @@
 import Foundation
 
-/// Splits normalised text into pieces that BPE encodes independently.
-enum PreTokenizer: Sendable {
-    /// GPT-2's regular expression (ByteLevel with use_regex), hand-scanned:
-    /// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
-    case gpt2
-    /// A `Split` with a regular expression whose matches and the text between them both
-    /// become pieces ("isolated"), as BLOOM uses.
-    case isolatedSplit(NSRegularExpression)
-    /// The whole text as one piece (ByteLevel without the regex).
-    case none
+/// Splits normalised text into pieces that BPE encodes independently. A Hugging Face
+/// pre-tokeniser Sequence is a list of steps, each applied to every piece the steps before it
+/// produced; ByteLevel without its regex adds no step (the byte mapping comes after all steps).
+struct PreTokenizer: Sendable {
+    enum Step: Sendable {
+        /// GPT-2's regular expression (ByteLevel with use_regex), hand-scanned:
+        /// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+        case gpt2
+        /// The Split regexes of Llama 3 and Qwen, hand-scanned.
+        case llama3Style(Llama3StyleSplit)
+        /// Digits: every digit a piece of its own (individual), or runs of digits.
+        case digits(individual: Bool)
+        /// Any other isolated Split: the matches and the text between them all become pieces.
+        case isolatedRegex(NSRegularExpression)
+    }
+
+    let steps: [Step]
+
+    /// GPT-2's, GPT-NeoX's and SmolLM2's (from GGUF) pre-tokeniser.
+    static let gpt2 = PreTokenizer(steps: [.gpt2])
 
     /// Pieces of `text`, in order, covering it exactly.
     func split(_ text: Substring) -> [Substring] {
+        var pieces = text.isEmpty ? [] : [text]
+        for step in steps {
+            var next: [Substring] = []
+            next.reserveCapacity(pieces.count)
+            for piece in pieces { next += step.pieces(piece) }
+            pieces = next
+        }
+        return pieces
+    }
+}
+
+extension PreTokenizer.Step {
+    func pieces(_ text: Substring) -> [Substring] {
         switch self {
-        case .none: return text.isEmpty ? [] : [text]
         case .gpt2: return Self.gpt2Pieces(text)
-        case .isolatedSplit(let regex): return Self.isolated(text, regex)
+        case .llama3Style(let split): return split.pieces(text)
+        case .digits(let individual): return Self.digitPieces(text, individual: individual)
+        case .isolatedRegex(let regex): return Self.isolated(text, regex)
         }
     }
 
@@ -36,14 +60,7 @@ enum PreTokenizer: Sendable {
         let scalars = text.unicodeScalars
         let s = Array(scalars)
         let classes = s.map(characterClass)
-        var indices: [String.Index] = []
-        indices.reserveCapacity(s.count + 1)
-        var index = scalars.startIndex
-        while index < scalars.endIndex {
-            indices.append(index)
-            scalars.formIndex(after: &index)
-        }
-        indices.append(scalars.endIndex)
+        let indices = ScalarIndices(scalars)
         var pieces: [Substring] = []
         var i = 0
         let n = s.count
@@ -79,6 +96,27 @@ enum PreTokenizer: Sendable {
         return pieces
     }
 
+    /// `tokenizers`' Digits: a digit is a character of category Nd, Nl or No (Rust's is_numeric).
+    private static func digitPieces(_ text: Substring, individual: Bool) -> [Substring] {
+        let scalars = text.unicodeScalars
+        var pieces: [Substring] = []
+        var start = scalars.startIndex
+        var previousWasDigit = false
+        var index = scalars.startIndex
+        while index < scalars.endIndex {
+            let isDigit = characterClass(scalars[index]) == .number
+            // A piece ends before a digit, after a digit (individual), and where a digit run ends.
+            if index > start && (isDigit != previousWasDigit || (isDigit && individual)) {
+                pieces.append(text[start..<index])
+                start = index
+            }
+            previousWasDigit = isDigit
+            scalars.formIndex(after: &index)
+        }
+        if start < scalars.endIndex { pieces.append(text[start...]) }
+        return pieces
+    }
+
     private static func isolated(_ text: Substring, _ regex: NSRegularExpression) -> [Substring] {
         let string = String(text)
         let whole = NSRange(string.startIndex..<string.endIndex, in: string)
@@ -93,4 +131,20 @@ enum PreTokenizer: Sendable {
         if last < string.endIndex { pieces.append(string[last...]) }
         return pieces
     }
+}
+
+/// String indices of a text's Unicode scalars, and its end, by scalar position.
+struct ScalarIndices {
+    private var indices: [String.Index] = []
+
+    init(_ scalars: Substring.UnicodeScalarView) {
+        var index = scalars.startIndex
+        while index < scalars.endIndex {
+            indices.append(index)
+            scalars.formIndex(after: &index)
+        }
+        indices.append(scalars.endIndex)
+    }
+
+    subscript(position: Int) -> String.Index { indices[position] }
 }
