@@ -35,7 +35,7 @@ public struct FactorFitJob {
 
     public init(loaded: LoadedModel, examples: [TokenizedExample], options: FactorManifest.Options, directory: URL,
                 force: Bool = false, checkpointEvery: Int? = nil, toolVersion: String) {
-        self.init(model: loaded.model, modelPath: loaded.directory.path, examples: examples, options: options,
+        self.init(model: loaded.model, modelPath: loaded.url.path, examples: examples, options: options,
                   directory: directory, force: force, checkpointEvery: checkpointEvery, toolVersion: toolVersion)
     }
 

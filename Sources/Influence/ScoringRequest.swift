@@ -48,6 +48,8 @@ public struct ScoringRequest: Sendable {
     public var batchSize: Int
     /// Cut sequences to this many tokens; nil: each model's context.
     public var maxSequenceLength: Int?
+    /// Wrap each query's prompt in the query model's chat template (as the user's turn).
+    public var chat = false
 
     public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
                 method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,

@@ -65,7 +65,7 @@ public final class ScoringSession {
     /// Scores every training document against every query; `progress` follows the document loop.
     public func run(progress: (ScoringProgress) -> Void = { _ in }) throws -> ScoreResults {
         let queryRecords = try queryModel.tokenize(file: request.queries, maxLength: request.maxSequenceLength ?? queryModel.context,
-                                                   requireIds: true)
+                                                   requireIds: true, chat: request.chat)
         let trainRecords = try documentModel.tokenize(file: request.train, maxLength: request.maxSequenceLength ?? documentModel.context,
                                                       requireIds: true, allowPromptCompletion: false)
         if queryRecords.examples.isEmpty { throw InputError("\(request.queries): no queries") }

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Numerics
+import Tokenization
 
 /// A model in a GGUF file (llama.cpp, Ollama): the decoder's hyperparameters from the
 /// `{architecture}.*` metadata, and its weights under Hugging Face's names, dequantized to
@@ -175,5 +176,22 @@ public struct GGUFWeights: DecoderWeightSource {
                 }
             }
         }
+    }
+}
+
+extension GGUFCheckpoint {
+    /// The tokenizer.ggml.* metadata (and tokenizer.chat_template) as plain values.
+    public func tokenizerData() throws -> GGUFTokenizerData {
+        let f = file
+        guard let model = try f.string("tokenizer.ggml.model") else {
+            throw CheckpointError(f.url, "has no tokenizer (tokenizer.ggml.model missing)")
+        }
+        return GGUFTokenizerData(
+            model: model, preTokenizer: try f.string("tokenizer.ggml.pre"), tokens: try f.requireStrings("tokenizer.ggml.tokens"),
+            tokenTypes: try f.integers("tokenizer.ggml.token_type"), merges: try f.strings("tokenizer.ggml.merges") ?? [],
+            bosTokenId: try f.integer("tokenizer.ggml.bos_token_id"), eosTokenId: try f.integer("tokenizer.ggml.eos_token_id"),
+            unknownTokenId: try f.integer("tokenizer.ggml.unknown_token_id"), paddingTokenId: try f.integer("tokenizer.ggml.padding_token_id"),
+            addBOS: try f.bool("tokenizer.ggml.add_bos_token"), addEOS: try f.bool("tokenizer.ggml.add_eos_token"),
+            addSpacePrefix: try f.bool("tokenizer.ggml.add_space_prefix"), chatTemplate: try f.string("tokenizer.chat_template"))
     }
 }

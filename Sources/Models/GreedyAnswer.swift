@@ -2,14 +2,14 @@ import Foundation
 import Tokenization
 
 /// Greedy generation for the command line: stops after `maxNewTokens` tokens, at the
-/// end-of-text token, at the end of the context and, with `stopAtSentenceEnd`, at the first
+/// end-of-text token (or another stop token: EOS, the end of a chat turn), at the end of the context and, with `stopAtSentenceEnd`, at the first
 /// token that holds a newline or ends the text in `.`, `!` or `?` — so that a model that runs
 /// on after its answer (`Kelvik. glassblower. glassblower. gl`) gives just the answer. The
 /// end-of-text token and the newline's token are not part of the result.
 public enum GreedyAnswer {
     public static func generate(_ loaded: LoadedModel, prompt: [Int], maxNewTokens: Int, stopAtSentenceEnd: Bool) throws -> [Int] {
         let tokenizer = loaded.tokenizer
-        let endOfText = tokenizer.endOfTextTokenId.map { Set([$0]) } ?? []
+        let endOfText = loaded.stopTokens
         guard stopAtSentenceEnd else {
             var generated = try loaded.model.greedyContinuation(of: prompt, maxNewTokens: maxNewTokens, stopTokens: endOfText)
             if let last = generated.last, endOfText.contains(last) { generated.removeLast() }

@@ -20,6 +20,8 @@ public struct ModelDescription: Sendable {
     public let layerCount: Int
     public let hiddenSize: Int
     public let headCount: Int
+    public let keyValueHeadCount: Int
+    public let headSize: Int
     public let intermediateSize: Int
     public let vocabularySize: Int
     public let maxPositions: Int
@@ -41,13 +43,16 @@ public struct ModelDescription: Sendable {
         self = Self.decoder(try DecoderHyperparameters(checkpoint: checkpoint))
     }
 
-    init(modelType: String, architecture: String, layerCount: Int, hiddenSize: Int, headCount: Int, intermediateSize: Int,
+    init(modelType: String, architecture: String, layerCount: Int, hiddenSize: Int, headCount: Int, keyValueHeadCount: Int, headSize: Int,
+         intermediateSize: Int,
          vocabularySize: Int, maxPositions: Int, tiedEmbeddings: Bool, parameters: [Parameter], trackedModules: [TrackedLinearModule]) {
         self.modelType = modelType
         self.architecture = architecture
         self.layerCount = layerCount
         self.hiddenSize = hiddenSize
         self.headCount = headCount
+        self.keyValueHeadCount = keyValueHeadCount
+        self.headSize = headSize
         self.intermediateSize = intermediateSize
         self.vocabularySize = vocabularySize
         self.maxPositions = maxPositions
@@ -80,7 +85,7 @@ public struct ModelDescription: Sendable {
         }
         return ModelDescription(
             modelType: h.family.rawValue, architecture: architecture, layerCount: h.layerCount, hiddenSize: h.hiddenSize,
-            headCount: h.headCount, intermediateSize: h.intermediateSize, vocabularySize: h.vocabularySize,
+            headCount: h.headCount, keyValueHeadCount: h.keyValueHeadCount, headSize: h.headSize, intermediateSize: h.intermediateSize, vocabularySize: h.vocabularySize,
             maxPositions: h.maxPositions, tiedEmbeddings: h.tiedEmbeddings, parameters: parameters,
             trackedModules: DecoderModel.trackedModules(h))
     }

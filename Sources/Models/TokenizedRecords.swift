@@ -15,12 +15,15 @@ public struct TokenizedRecords: Sendable {
         self.truncated = truncated
     }
 
-    /// Tokenises records as DESIGN §8 says: text as is; prompt and completion separately, then
-    /// concatenated, with only the completion's tokens as targets. Sequences are cut to
+    /// Tokenises records as DESIGN §8 says: text as is (with the special tokens the tokenizer
+    /// adds, e.g. Llama 3's BOS); prompt and completion separately, then concatenated, with only
+    /// the completion's tokens as targets. With `chat`, a prompt is the user's turn rendered by
+    /// `chatTemplate` up to the assistant's reply; a `messages` record is always rendered: all
+    /// messages but the last are the prompt, the last (the assistant's) is the completion. Sequences are cut to
     /// `maxLength` tokens (counted in `truncated`). Records without a counted target are errors.
     public init(_ records: [DataRecord], tokenizer: BPETokenizer, contextLength: Int, source: String, maxLength: Int,
                 requireIds: Bool = false, allowPromptCompletion: Bool = true, labels: [String]? = nil,
-                requireLabels: Bool = true) throws {
+                requireLabels: Bool = true, chat: Bool = false, chatTemplate: ChatTemplate? = nil) throws {
         var result = TokenizedRecords(ids: [], examples: [])
         let limit = min(maxLength, contextLength)
         var seen = Set<String>()
@@ -42,7 +45,7 @@ public struct TokenizedRecords: Sendable {
                 } else if requireLabels {
                     throw InputError("\(place): missing \"label\"")
                 }
-                example = TokenizedExample(tokens: tokenizer.encode(text), label: index ?? 0)
+                example = TokenizedExample(tokens: tokenizer.encode(text, addSpecialTokens: true), label: index ?? 0)
                 if example.tokens.isEmpty { throw InputError("\(place): the text is empty") }
                 if example.tokens.count > limit {
                     example.tokens = Array(example.tokens.prefix(limit))
@@ -52,14 +55,30 @@ public struct TokenizedRecords: Sendable {
                 result.examples.append(example)
                 continue
             }
-            if let text = record.text {
+            if let messages = record.messages {
+                guard allowPromptCompletion else { throw InputError("\(place): expected \"text\"") }
+                guard record.text == nil, record.prompt == nil, record.completion == nil else {
+                    throw InputError("\(place): give \"messages\" alone, without \"text\", \"prompt\" or \"completion\"")
+                }
+                guard let last = messages.last, last.role == "assistant", messages.count >= 2, let chatTemplate else {
+                    throw InputError("\(place): \"messages\" must end with the assistant's message, after at least one other")
+                }
+                let prompt = chatTemplate.render(Array(messages.dropLast()), addGenerationPrompt: true)
+                let promptTokens = tokenizer.encode(prompt, addSpecialTokens: false), completionTokens = tokenizer.encode(last.content)
+                if completionTokens.isEmpty { throw InputError("\(place): the assistant's message is empty") }
+                example = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
+            } else if let text = record.text {
                 if record.prompt != nil || record.completion != nil {
                     throw InputError("\(place): give either \"text\" or \"prompt\" and \"completion\", not both")
                 }
-                example = TokenizedExample(tokens: tokenizer.encode(text))
+                example = TokenizedExample(tokens: tokenizer.encode(text, addSpecialTokens: true))
             } else if let prompt = record.prompt, let completion = record.completion {
                 guard allowPromptCompletion else { throw InputError("\(place): expected \"text\"") }
-                let promptTokens = tokenizer.encode(prompt), completionTokens = tokenizer.encode(completion)
+                let promptTokens = chat && chatTemplate != nil
+                    ? tokenizer.encode(chatTemplate!.render([ChatMessage(role: "user", content: prompt)], addGenerationPrompt: true),
+                                       addSpecialTokens: false)
+                    : tokenizer.encode(prompt, addSpecialTokens: true)
+                let completionTokens = tokenizer.encode(completion)
                 if completionTokens.isEmpty { throw InputError("\(place): the completion is empty") }
                 example = TokenizedExample(tokens: promptTokens + completionTokens, promptLength: promptTokens.count)
             } else {

@@ -36,6 +36,8 @@ public struct TraceRequest: Sendable {
     public var maxNewTokens: Int
     /// Without a completion: end the generated answer at the first sentence end (. ! ?) or newline.
     public var stopAtSentenceEnd: Bool
+    /// Wrap the prompt in the fine-tuned model's chat template (as the user's turn).
+    public var chat = false
 
     public init(finetuned: TraceStage, pretrained: TraceStage? = nil, corpus: String, candidates: Int = 100, top: Int = 10,
                 highlighted: Int = 10, damping: Damping = .automatic, dampingScope: DampingScope = .module, retriever: Retriever = .bm25,

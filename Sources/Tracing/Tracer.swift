@@ -75,7 +75,8 @@ public final class Tracer {
     public func trace(prompt: String, completion: String?) throws -> TraceResult {
         let start = Date()
         let tokenizer = finetuned.tokenizer
-        let promptTokens = tokenizer.encode(prompt)
+        let promptTokens = request.chat ? tokenizer.encode(try finetuned.chatPrompt(prompt), addSpecialTokens: false)
+            : tokenizer.encode(prompt, addSpecialTokens: true)
         let context = finetuned.context
         if promptTokens.isEmpty { throw InputError("the prompt is empty") }
         if promptTokens.count >= context {
@@ -93,7 +94,7 @@ public final class Tracer {
 
         let entries = try corpus.entries(try candidateRows(prompt + answer))
         let documentModel = pretrained ?? finetuned
-        let documents = entries.map { TokenizedExample(tokens: Array(documentModel.tokenizer.encode($0.window.text).prefix(documentModel.context))) }
+        let documents = entries.map { TokenizedExample(tokens: Array(documentModel.tokenizer.encode($0.window.text, addSpecialTokens: true).prefix(documentModel.context))) }
         let usable = documents.indices.filter { documents[$0].targetCount > 0 }
         let scorer = try InfluenceScorer(model: finetuned.model, layouts: layouts, queries: [query], preconditioners: preconditioners)
         var scores = [Double](repeating: -.infinity, count: documents.count)

@@ -19,6 +19,13 @@ public final class TrainingRun {
         case config(path: String, tokenizer: String)
         /// The model directory at `path`.
         case model(path: String)
+
+        /// The config.json or model the run starts from.
+        public var path: String {
+            switch self {
+            case .config(let path, _), .model(let path): path
+            }
+        }
     }
 
     public struct Options: Sendable {
@@ -58,7 +65,7 @@ public final class TrainingRun {
     public let data: TokenizedRecords
     /// The optimizer step the run starts at (after a checkpoint's, when resuming).
     public let firstStep: Int
-    private let tokenizerURL: URL
+    private let tokenizerFiles: TokenizerFiles
     private let extraConfig: [String: Any]
     private let identity: RunIdentity
 
@@ -72,9 +79,11 @@ public final class TrainingRun {
         self.options = options
         let start = try Self.startingModel(options)
         let model = start.model
-        let bpe = try BPETokenizer(contentsOf: start.tokenizer, modelVocabularySize: model.hyperparameters.vocabularySize)
+        let bpe = try BPETokenizer(json: start.tokenizer.tokenizer, source: options.start.path,
+                                   modelVocabularySize: model.hyperparameters.vocabularySize)
         var extraConfig: [String: Any] = [:]
-        if let eot = bpe.endOfTextTokenId { extraConfig = ["bos_token_id": eot, "eos_token_id": eot] }
+        if let bos = bpe.bosTokenId ?? bpe.endOfTextTokenId { extraConfig["bos_token_id"] = bos }
+        if let eos = bpe.eosTokenId ?? bpe.endOfTextTokenId { extraConfig["eos_token_id"] = eos }
         if let labels = start.labels {
             extraConfig["id2label"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { (String($0), $1) })
             extraConfig["label2id"] = Dictionary(uniqueKeysWithValues: labels.enumerated().map { ($1, $0) })
@@ -96,7 +105,7 @@ public final class TrainingRun {
         }
         identity = RunIdentity(configuration: options.configuration, dataFingerprint: FileDigest.fingerprint(ofPath: options.data),
                                start: startPath, sequenceLength: options.sequenceLength)
-        tokenizerURL = start.tokenizer
+        tokenizerFiles = start.tokenizer
         self.extraConfig = extraConfig
         self.model = model
         firstStep = try Self.resume(trainer, model: model, identity: identity, checkpoint: options.out.appendingPathComponent("checkpoint"))
@@ -144,7 +153,7 @@ public final class TrainingRun {
 
     private func saveModel(to directory: URL) throws {
         try model.save(to: directory, extraConfig: extraConfig)
-        try AtomicFile.write(try Data(contentsOf: tokenizerURL), to: directory.appendingPathComponent("tokenizer.json"))
+        try tokenizerFiles.write(to: directory)
     }
 
     /// Restores the checkpoint in `checkpoint` if it is complete and of the same run; returns
@@ -165,7 +174,7 @@ public final class TrainingRun {
 
     /// The model to train, its tokenizer, the classifier labels and the proximity reference θ_ref.
     private static func startingModel(_ options: Options) throws
-        -> (model: DecoderModel, tokenizer: URL, labels: [String]?, reference: ParameterStore?)
+        -> (model: DecoderModel, tokenizer: TokenizerFiles, labels: [String]?, reference: ParameterStore?)
     {
         switch options.start {
         case .model(let path):
@@ -195,7 +204,7 @@ public final class TrainingRun {
             } else if loaded.labels != nil {
                 throw InputError("\(path): is a sequence classifier; train it with --task classify")
             }
-            return (model, loaded.directory.appendingPathComponent("tokenizer.json"), labels, reference)
+            return (model, loaded.tokenizerFiles, labels, reference)
         case .config(let path, let tokenizer):
             let configURL = URL(fileURLWithPath: path)
             var hyperparameters: DecoderHyperparameters
@@ -213,9 +222,8 @@ public final class TrainingRun {
                 hyperparameters.classifierLabels = names.count
                 hyperparameters.tiedEmbeddings = false
             }
-            var url = URL(fileURLWithPath: tokenizer)
-            if (try? url.resourceValues(forKeys: [.isDirectoryKey]).isDirectory) == true { url.appendPathComponent("tokenizer.json") }
-            return (DecoderModel(hyperparameters: hyperparameters, seed: options.configuration.seed), url, labels, nil)
+            return (DecoderModel(hyperparameters: hyperparameters, seed: options.configuration.seed),
+                    try TokenizerFiles(contentsOf: URL(fileURLWithPath: tokenizer)), labels, nil)
         }
     }
 }

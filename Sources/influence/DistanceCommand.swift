@@ -8,10 +8,10 @@ struct Distance: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "How far fine-tuning moved the weights: ‖θ_ft − θ_pt‖ / ‖θ_pt‖ over MLP and attention weight matrices.")
 
-    @Argument(help: "The pre-trained model directory.")
+    @Argument(help: "The pre-trained model: a Hugging Face directory or a .gguf file.")
     var pretrained: String
 
-    @Argument(help: "The fine-tuned model directory.")
+    @Argument(help: "The fine-tuned model: a Hugging Face directory or a .gguf file.")
     var finetuned: String
 
     @Option(parsing: .unconditional, help: "α of the proximity loss (α/2)‖θ_ft − θ_pt‖².")
@@ -25,8 +25,8 @@ struct Distance: ParsableCommand {
     }
 
     func run() throws {
-        let pt = try DecoderModel(directory: URL(fileURLWithPath: pretrained))
-        let ft = try DecoderModel(directory: URL(fileURLWithPath: finetuned))
+        let pt = try DecoderModel(path: pretrained)
+        let ft = try DecoderModel(path: finetuned)
         guard pt.trackedModules == ft.trackedModules else {
             throw InputError("\(finetuned): its backbone differs from the pre-trained model's (tracked modules or shapes)")
         }

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
             Texts longer than the model's context are cut to it, with a warning.
             """)
 
-    @Argument(help: "A GPT-NeoX model directory (config.json, model.safetensors, tokenizer.json).")
+    @Argument(help: "A model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json) or a .gguf file.")
     var modelDirectory: String
 
     @Option(help: "A text to evaluate.")
@@ -20,6 +20,9 @@ struct Eval: ParsableCommand {
 
     @Option(help: "A JSON Lines file of {\"text\": ...} objects.")
     var input: String?
+
+    @Flag(help: "Render each text as the user's turn of the model's chat template (ChatML, Llama 3), up to the assistant's reply, and evaluate that.")
+    var chat = false
 
     @Flag(help: "Print JSON Lines instead of a table.")
     var json = false
@@ -45,7 +48,8 @@ struct Eval: ParsableCommand {
             if texts.isEmpty { throw InputError("\(input!): no records") }
         }
         let sequences = try texts.map { text, what -> [Int] in
-            let (tokens, cut) = try loaded.encode(text, what: what)
+            let (tokens, cut) = chat ? try loaded.encode(try loaded.chatPrompt(text), what: what, rendered: true)
+                : try loaded.encode(text, what: what)
             if let cut { warn("warning: \(what) has \(cut) tokens; keeping the first \(loaded.context) (the model's context)") }
             if tokens.count < 2 { throw InputError("\(what) has a single token; a loss needs at least two") }
             return tokens

@@ -18,7 +18,7 @@ struct Fit: ParsableCommand {
             time may write to an --out directory (a lock file, .lock).
             """)
 
-    @Argument(help: "A GPT-NeoX model directory.") var modelDirectory: String
+    @Argument(help: "A model: a Hugging Face directory or a .gguf file.") var modelDirectory: String
     @Option(help: "JSON Lines fitting data.") var data: String
     @Option(help: "Output directory for the factors.") var out: String
     @Option(help: "Tracked modules: all, mlp or attention.") var modules: ModuleSelection = .all

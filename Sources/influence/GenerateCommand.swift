@@ -11,7 +11,7 @@ struct Generate: ParsableCommand {
             --stop-at-sentence-end at the first sentence end (. ! ?) or newline (as `trace` does by default).
             """)
 
-    @Argument(help: "A GPT-NeoX model directory (config.json, model.safetensors, tokenizer.json).")
+    @Argument(help: "A model: a Hugging Face directory (config.json, model.safetensors, tokenizer.json) or a .gguf file.")
     var modelDirectory: String
 
     @Option(help: "The text to continue.")
@@ -23,6 +23,9 @@ struct Generate: ParsableCommand {
     @Flag(help: "End at the first sentence end (. ! ?) or newline.")
     var stopAtSentenceEnd = false
 
+    @Flag(help: "Wrap the prompt in the model's chat template (ChatML, Llama 3) as the user's turn, as instruction-tuned models expect.")
+    var chat = false
+
     @Flag(help: "Print {\"prompt\", \"completion\", \"prompt_tokens\", \"completion_tokens\"} as JSON.")
     var json = false
 
@@ -32,7 +35,8 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let loaded = try LoadedModel(path: modelDirectory)
-        let (promptTokens, cut) = try loaded.encode(prompt, what: "the prompt")
+        let text = chat ? try loaded.chatPrompt(prompt) : prompt
+        let (promptTokens, cut) = try loaded.encode(text, what: "the prompt", rendered: chat)
         if let cut { warn("warning: the prompt has \(cut) tokens; keeping the first \(loaded.context) (the model's context)") }
         let generated = try GreedyAnswer.generate(loaded, prompt: promptTokens, maxNewTokens: maxNewTokens, stopAtSentenceEnd: stopAtSentenceEnd)
         let completion = loaded.tokenizer.decode(generated)
@@ -40,7 +44,7 @@ struct Generate: ParsableCommand {
             print(try JSONOutput.string(Generation(prompt: prompt, completion: completion, prompt_tokens: promptTokens,
                                                    completion_tokens: generated)))
         } else {
-            print(prompt + completion)
+            print(chat ? completion : prompt + completion)
         }
     }
 }

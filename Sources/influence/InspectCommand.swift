@@ -5,25 +5,34 @@ import Models
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Describe a Hugging Face checkpoint: shape, parameter counts, tracked linear modules.")
+        abstract: "Describe a model: shape, storage (types, GGUF quantisation), parameter counts, tracked linear modules.")
 
-    @Argument(help: "A model directory with config.json and model.safetensors (or a sharded index).")
+    @Argument(help: "A Hugging Face model directory (config.json, model.safetensors or a sharded index) or a .gguf file.")
     var modelDirectory: String
 
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func run() throws {
-        let checkpoint = try CheckpointDirectory(url: URL(fileURLWithPath: modelDirectory))
-        let description = try ModelDescription(checkpoint: checkpoint)
-        if json {
-            print(try JSONOutput.string(ModelSummary(description, checkpoint)))
+        let url = URL(fileURLWithPath: modelDirectory)
+        let description: ModelDescription, storage: String, summary: ModelSummary
+        if LoadedModel.isGGUF(url) {
+            let gguf = try GGUFCheckpoint(url: url)
+            description = ModelDescription.decoder(gguf.hyperparameters)
+            let counts = gguf.file.tensorTypeCounts
+            storage = counts.map { "\($0.type) ×\($0.count)" }.joined(separator: ", ") + " in 1 GGUF v\(gguf.file.version) file"
+            summary = ModelSummary(description, storedTypes: counts.map(\.type), files: 1,
+                                   tensorTypes: Dictionary(uniqueKeysWithValues: counts.map { ($0.type, $0.count) }))
         } else {
-            print(textReport(description, checkpoint))
+            let checkpoint = try CheckpointDirectory(url: url)
+            description = try ModelDescription(checkpoint: checkpoint)
+            storage = "\(checkpoint.storedTypes.joined(separator: ", ")) in \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s")"
+            summary = ModelSummary(description, storedTypes: checkpoint.storedTypes, files: checkpoint.files.count)
         }
+        print(json ? try JSONOutput.string(summary) : textReport(description, name: url.lastPathComponent, storage: storage))
     }
 
-    func textReport(_ d: ModelDescription, _ checkpoint: CheckpointDirectory) -> String {
+    func textReport(_ d: ModelDescription, name: String, storage: String) -> String {
         func grouped(_ n: Int) -> String {
             let digits = String(n)
             var out = ""
@@ -38,10 +47,13 @@ struct Inspect: ParsableCommand {
             return right ? fill + s : s + fill
         }
         var lines = [
-            "\(checkpoint.url.lastPathComponent): \(d.architecture) (model_type \(d.modelType))",
-            "  layers \(d.layerCount), hidden \(d.hiddenSize), heads \(d.headCount), intermediate \(d.intermediateSize), "
+            "\(name): \(d.architecture) (model_type \(d.modelType))",
+            "  layers \(d.layerCount), hidden \(d.hiddenSize), heads \(d.headCount)"
+                + (d.keyValueHeadCount != d.headCount ? " (key/value heads \(d.keyValueHeadCount))" : "")
+                + (d.headSize * d.headCount != d.hiddenSize ? ", head size \(d.headSize)" : "")
+                + ", intermediate \(d.intermediateSize), "
                 + "vocabulary \(d.vocabularySize), context \(d.maxPositions)\(d.tiedEmbeddings ? ", tied embeddings" : "")",
-            "  on disk: \(checkpoint.storedTypes.joined(separator: ", ")) in \(checkpoint.files.count) file\(checkpoint.files.count == 1 ? "" : "s")",
+            "  on disk: \(storage)",
             "",
             "parameters  \(padded(grouped(d.parameterCount), 14, right: true))",
         ]

@@ -17,7 +17,7 @@ struct Score: ParsableCommand {
             the shared backbone; a fine-tuned classifier's queries are {"id", "text", "label"}.
             """)
 
-    @Option(help: "The model directory (single-stage influence).") var model: String?
+    @Option(help: "The model: a Hugging Face directory or a .gguf file (single-stage influence).") var model: String?
     @Option(help: "Factors directory from `influence fit` (not needed with --method gdp).") var factors: String?
     @Option(help: "Multi-stage: the pre-trained model, which gives the training documents' gradients.") var pretrained: String?
     @Option(help: "Multi-stage: factors fitted with the pre-trained model on pre-training data.") var pretrainedFactors: String?
@@ -41,6 +41,7 @@ struct Score: ParsableCommand {
     var queryRank: Int?
     @Option(parsing: .unconditional, help: "Documents per forward/backward pass.") var batchSize = 8
     @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).") var seqLen: Int?
+    @Flag(help: "Wrap each query's prompt in the (query) model's chat template as the user's turn.") var chat = false
 
     enum PretrainedPreconditioner: String, ExpressibleByArgument, CaseIterable { case ekfac, none }
 
@@ -73,11 +74,13 @@ struct Score: ParsableCommand {
         let request = ScoringRequest(stages: stages, queries: queries, train: train, damping: damping, dampingScope: dampingScope,
                                      method: method, modules: modules, topK: topK, perModule: perModule, queryRank: queryRank,
                                      batchSize: batchSize, maxSequenceLength: seqLen)
+        var chatRequest = request
+        chatRequest.chat = chat
         var bar: ProgressBar?
         let results: ScoreResults
         do {
             defer { bar?.finish() }
-            results = try ScoringSession(request).run { progress in
+            results = try ScoringSession(chatRequest).run { progress in
                 if progress.scored == 0 { bar = ProgressBar("scoring", total: progress.total, unit: "doc") } else { bar?.update(progress.scored) }
             }
         }

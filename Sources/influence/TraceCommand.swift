@@ -32,6 +32,7 @@ struct Trace: ParsableCommand {
     @Option(help: "Mean eigenvalue of relative damping: over each module (default) or each block.") var dampingScope: DampingScope = .module
     @Option(help: "Write an HTML report here.") var report: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Wrap the prompt in the model's chat template (ChatML, Llama 3) as the user's turn, as instruction-tuned models expect.") var chat = false
 
     func validate() throws {
         if (pretrained == nil) != (pretrainedFactors == nil) { throw ValidationError("give --pretrained and --pretrained-factors together") }
@@ -47,7 +48,9 @@ struct Trace: ParsableCommand {
                                    corpus: corpus, candidates: candidates, top: top, damping: damping, dampingScope: dampingScope,
                                    retriever: retriever, embedderPath: embedderPath, maxNewTokens: maxNewTokens,
                                    stopAtSentenceEnd: stopAtSentenceEnd)
-        let result = try Tracer(request).trace(prompt: prompt, completion: completion)
+        var chatRequest = request
+        chatRequest.chat = chat
+        let result = try Tracer(chatRequest).trace(prompt: prompt, completion: completion)
         print(json ? try result.json() : result.table)
         if let report {
             try AtomicFile.write(TraceReport.html(result), toPath: report)

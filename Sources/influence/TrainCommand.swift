@@ -18,7 +18,7 @@ struct Train: ParsableCommand {
 
     @Option(name: .customLong("init"), help: "A GPT-NeoX config.json to initialise a new model from.") var initConfig: String?
     @Option(help: "tokenizer.json (or a directory holding it) for a new model.") var tokenizer: String?
-    @Option(name: .customLong("from"), help: "A model directory to continue from.") var from: String?
+    @Option(name: .customLong("from"), help: "A model to continue from: a Hugging Face directory or a .gguf file (the result is a Hugging Face directory).") var from: String?
     @Option(help: "JSON Lines training data.") var data: String
     @Option(help: "lm (next-token prediction) or classify (a sequence classifier on {\"text\", \"label\"}).") var task: TrainingTask = .lm
     @Option(help: "The classifier's labels, comma-separated (a new head replaces the language-model head).") var labels: String?
