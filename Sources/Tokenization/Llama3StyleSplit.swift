@@ -6,15 +6,15 @@
 ///
 /// The alternatives are tried in order at each position and the first that matches is taken,
 /// as a backtracking matcher does. `\s` is the Unicode White_Space property.
-struct Llama3StyleSplit: Sendable, Equatable {
+public struct Llama3StyleSplit: Sendable, Equatable {
     /// `\p{N}{1,3}` (Llama 3) or `\p{N}` (Qwen).
     let digitsPerPiece: Int
     /// Qwen3.5: letters are `[\p{L}\p{M}]`, and marks are not "other".
     let marksJoinLetters: Bool
 
-    static let llama3 = Llama3StyleSplit(digitsPerPiece: 3, marksJoinLetters: false)
-    static let qwen2 = Llama3StyleSplit(digitsPerPiece: 1, marksJoinLetters: false)
-    static let qwen35 = Llama3StyleSplit(digitsPerPiece: 1, marksJoinLetters: true)
+    public static let llama3 = Llama3StyleSplit(digitsPerPiece: 3, marksJoinLetters: false)
+    public static let qwen2 = Llama3StyleSplit(digitsPerPiece: 1, marksJoinLetters: false)
+    public static let qwen35 = Llama3StyleSplit(digitsPerPiece: 1, marksJoinLetters: true)
 
     /// The patterns as tokenizer.json files and transformers' GGUF loader spell them.
     static let patterns: [String: Llama3StyleSplit] = [

@@ -3,8 +3,8 @@ import Foundation
 /// Splits normalised text into pieces that BPE encodes independently. A Hugging Face
 /// pre-tokeniser Sequence is a list of steps, each applied to every piece the steps before it
 /// produced; ByteLevel without its regex adds no step (the byte mapping comes after all steps).
-struct PreTokenizer: Sendable {
-    enum Step: Sendable {
+public struct PreTokenizer: Sendable {
+    public enum Step: Sendable {
         /// GPT-2's regular expression (ByteLevel with use_regex), hand-scanned:
         /// 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
         case gpt2
@@ -18,11 +18,13 @@ struct PreTokenizer: Sendable {
 
     let steps: [Step]
 
+    public init(steps: [Step]) { self.steps = steps }
+
     /// GPT-2's, GPT-NeoX's and SmolLM2's (from GGUF) pre-tokeniser.
-    static let gpt2 = PreTokenizer(steps: [.gpt2])
+    public static let gpt2 = PreTokenizer(steps: [.gpt2])
 
     /// Pieces of `text`, in order, covering it exactly.
-    func split(_ text: Substring) -> [Substring] {
+    public func split(_ text: Substring) -> [Substring] {
         var pieces = text.isEmpty ? [] : [text]
         for step in steps {
             var next: [Substring] = []

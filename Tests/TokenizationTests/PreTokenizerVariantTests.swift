@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Tokenization
+import Tokenization
 
 /// The pre-tokenisers of Llama 3, Qwen2, Qwen3.5, GPT-2 and SmolLM2 (Digits + ByteLevel): the
 /// pieces they cut and, in a tokenizer.json with each, the ids and post-processor tokens, all
