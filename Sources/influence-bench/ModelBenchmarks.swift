@@ -1,11 +1,55 @@
 import ArgumentParser
+import Foundation
 import Models
 import Numerics
 
 struct ModelBenchmark: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "model", abstract: "GPT-NeoX forward and forward + backward.")
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "Forward and forward + backward: GPT-NeoX shapes, or a real model with --model.",
+        discussion: """
+            With --model (a Hugging Face directory or a .gguf file), one sequence of --tokens random tokens through the \
+            model's forward pass and forward + summed next-token loss + backward with every parameter's gradient (what \
+            Tools/reference/bench_llama.py times for PyTorch); prints the median of --repetitions runs after a warm-up, \
+            and one JSON line.
+            """)
 
-    func run() { benchmarkModels() }
+    @Option(help: "A real model to time (a Hugging Face directory or a .gguf file).") var model: String?
+    @Option(help: "Tokens in the sequence.") var tokens = 512
+    @Option(help: "Timed runs (after one warm-up); the median is reported.") var repetitions = 3
+
+    func run() throws {
+        guard let model else { return benchmarkModels() }
+        try benchmarkRealModel(path: model, tokens: tokens, repetitions: repetitions)
+    }
+}
+
+/// Median forward and forward + backward time of a loaded model on random tokens.
+func benchmarkRealModel(path: String, tokens: Int, repetitions: Int) throws {
+    let model = try DecoderModel(path: path)
+    let h = model.hyperparameters
+    var rng = RandomGenerator(seed: 2)
+    let batch = TokenBatch(sequences: [(0..<min(tokens, h.maxPositions)).map { _ in rng.nextInt(below: h.vocabularySize) }])
+    let targets = LossTargets.nextToken(batch)
+    let activations = DecoderActivations(hyperparameters: h)
+    let gradients = model.parameters.makeZeroedLike()
+    func median(_ body: () -> Void) -> Double {
+        body()
+        let times = (0..<max(1, repetitions)).map { _ -> Double in
+            let start = DispatchTime.now().uptimeNanoseconds
+            body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }.sorted()
+        return times[times.count / 2]
+    }
+    let forward = median { model.forward(batch, activations) }
+    let both = median {
+        gradients.zero()
+        model.forwardLossBackward(batch, targets: targets, activations, gradients: gradients)
+    }
+    print(String(format: "%@ (%@, %d layers, hidden %d): forward %.2f s, forward+backward %.2f s for %d tokens (activations %.0f MB)",
+                 path, h.family.rawValue, h.layerCount, h.hiddenSize, forward, both, batch.tokenCount,
+                 Double(activations.allocatedBytes) / 1e6))
+    print(String(format: #"{"forward_seconds": %.4f, "seconds": %.4f, "tokens": %d, "threads": 1}"#, forward, both, batch.tokenCount))
 }
 
 /// Forward + backward (with parameter gradients, as in training) of one GPT-NeoX configuration
