@@ -105,7 +105,7 @@ let package = Package(
         // The fact-tracing benchmark's stages, run through the library on a tiny world.
         .testTarget(name: "ExperimentsTests", dependencies: ["Experiments", "Curvature"], swiftSettings: optimised),
         .testTarget(
-            name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics"],
+            name: "ModelsTests", dependencies: ["Models", "Checkpoints", "Numerics", "Tokenization"],
             resources: [.copy("Fixtures")], swiftSettings: optimised),
     ]
 )
