@@ -61,7 +61,7 @@ public final class GGUFFile: @unchecked Sendable {
     // MARK: Metadata
 
     public func require(_ key: String) throws -> GGUFValue {
-        guard let value = metadata[key] else { throw CheckpointError(url, "missing metadata key \(key)") }
+        guard let value = metadata[key] else { throw CheckpointError(url, "missing metadata key \(GGUFProblem.shown(key))") }
         return value
     }
 
@@ -82,15 +82,15 @@ public final class GGUFFile: @unchecked Sendable {
         guard let value = metadata[key] else { return nil }
         guard let converted = convert(value) else {
             if case .uint64(let big) = value, expected == "an integer" {
-                throw CheckpointError(url, "metadata key \(key) is \(big), too large for an integer")
+                throw CheckpointError(url, "metadata key \(GGUFProblem.shown(key)) is \(big), too large for an integer")
             }
-            throw CheckpointError(url, "metadata key \(key) has type \(value.typeName), expected \(expected)")
+            throw CheckpointError(url, "metadata key \(GGUFProblem.shown(key)) has type \(value.typeName), expected \(expected)")
         }
         return converted
     }
 
     private func required<T>(_ key: String, _ accessor: (String) throws -> T?) throws -> T {
-        guard let value = try accessor(key) else { throw CheckpointError(url, "missing metadata key \(key)") }
+        guard let value = try accessor(key) else { throw CheckpointError(url, "missing metadata key \(GGUFProblem.shown(key))") }
         return value
     }
 
@@ -99,7 +99,7 @@ public final class GGUFFile: @unchecked Sendable {
     public func info(_ name: String) -> GGUFTensorInfo? { tensorIndex[name].map { tensors[$0] } }
 
     public func requireTensor(_ name: String) throws -> GGUFTensorInfo {
-        guard let info = info(name) else { throw CheckpointError(url, "has no tensor named \(name)") }
+        guard let info = info(name) else { throw CheckpointError(url, "has no tensor named \(GGUFProblem.shown(name))") }
         return info
     }
 
@@ -114,7 +114,7 @@ public final class GGUFFile: @unchecked Sendable {
         let info = try requireTensor(name)
         guard info.type.isDequantizable else {
             let supported = GGUFTensorType.dequantizable.map(\.name).joined(separator: ", ")
-            throw CheckpointError(url, "tensor \(name) has type \(info.type.name), which is not supported (supported: \(supported))")
+            throw CheckpointError(url, "tensor \(GGUFProblem.shown(name)) has type \(info.type.name), which is not supported (supported: \(supported))")
         }
         info.type.dequantize(rawBytes(info).baseAddress!, elementCount: info.elementCount, into: destination)
     }

@@ -2,6 +2,16 @@
 struct GGUFProblem: Error {
     let message: String
     init(_ message: String) { self.message = message }
+
+    /// A key or tensor name as messages show it: control characters and line breaks escaped,
+    /// so that a hostile name cannot break the one-line message.
+    static func shown(_ name: String) -> String {
+        func breaksLines(_ scalar: Unicode.Scalar) -> Bool {
+            [.control, .lineSeparator, .paragraphSeparator].contains(scalar.properties.generalCategory)
+        }
+        guard name.unicodeScalars.contains(where: breaksLines) else { return name }
+        return name.unicodeScalars.map { breaksLines($0) ? $0.escaped(asASCII: true) : String($0) }.joined()
+    }
 }
 
 /// What the header, metadata and tensor infos of a GGUF file say, checked against the file's
@@ -53,8 +63,8 @@ struct GGUFLayout {
             reader.context = "metadata entry \(entry + 1) of \(metadataCount)"
             let key = try reader.string()
             guard !key.isEmpty else { throw GGUFProblem("metadata entry \(entry + 1) has an empty key") }
-            guard metadata[key] == nil else { throw GGUFProblem("duplicate metadata key \(key)") }
-            reader.context = "the value of metadata key \(key)"
+            guard metadata[key] == nil else { throw GGUFProblem("duplicate metadata key \(GGUFProblem.shown(key))") }
+            reader.context = "the value of metadata key \(GGUFProblem.shown(key))"
             let value = try reader.value(ofType: try reader.uint32(), depth: 0)
             metadata[key] = value
             metadataKeys.append(key)
@@ -72,10 +82,11 @@ struct GGUFLayout {
         for number in 0..<tensorCount {
             reader.context = "tensor info \(number + 1) of \(tensorCount)"
             let name = try reader.string()
-            guard tensorIndex[name] == nil else { throw GGUFProblem("duplicate tensor name \(name)") }
+            let shownName = GGUFProblem.shown(name)
+            guard tensorIndex[name] == nil else { throw GGUFProblem("duplicate tensor name \(shownName)") }
             tensorIndex[name] = number
-            reader.context = "the tensor info of \(name)"
-            let (dimensions, type, byteCount) = try Self.shapeAndType(of: name, &reader)
+            reader.context = "the tensor info of \(shownName)"
+            let (dimensions, type, byteCount) = try Self.shapeAndType(of: shownName, &reader)
             declared.append((name, dimensions, type, try reader.uint64(), byteCount))
         }
 
@@ -86,13 +97,13 @@ struct GGUFLayout {
         tensors.reserveCapacity(tensorCount)
         for tensor in declared {
             guard tensor.relativeOffset % UInt64(alignment) == 0 else {
-                throw GGUFProblem("tensor \(tensor.name) has offset \(tensor.relativeOffset), not a multiple of the alignment \(alignment)")
+                throw GGUFProblem("tensor \(GGUFProblem.shown(tensor.name)) has offset \(tensor.relativeOffset), not a multiple of the alignment \(alignment)")
             }
             let room = max(0, bytes.count - dataOffset)
             guard tensor.relativeOffset <= UInt64(room), tensor.byteCount <= room - Int(tensor.relativeOffset) else {
                 let start = UInt64(dataOffset).addingReportingOverflow(tensor.relativeOffset).partialValue
                 throw GGUFProblem(
-                    "tensor \(tensor.name) data (\(tensor.byteCount) bytes at byte \(start)) runs past the end of the \(bytes.count)-byte file (truncated?)")
+                    "tensor \(GGUFProblem.shown(tensor.name)) data (\(tensor.byteCount) bytes at byte \(start)) runs past the end of the \(bytes.count)-byte file (truncated?)")
             }
             tensors.append(GGUFTensorInfo(name: tensor.name, dimensions: tensor.dimensions, type: tensor.type,
                                           offset: dataOffset + Int(tensor.relativeOffset), byteCount: tensor.byteCount))
@@ -113,7 +124,7 @@ struct GGUFLayout {
         return Int(alignment)
     }
 
-    /// Reads the dimensions and type of a tensor info and checks that they describe a whole
+    /// Reads the dimensions and type of the tensor info of `name` (as shown) and checks that they describe a whole
     /// number of blocks whose byte count fits in `Int`.
     private static func shapeAndType(of name: String, _ reader: inout GGUFFieldReader) throws
         -> (dimensions: [Int], type: GGUFTensorType, byteCount: Int)

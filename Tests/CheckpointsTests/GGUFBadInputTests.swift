@@ -215,6 +215,7 @@ struct CraftedGGUF {
 
     @Test func badTensorInfos() throws {
         try expectRefused({ $0.tensors[1].name = "w" }, "duplicate tensor name w")
+        try expectRefused({ $0.tensors[1].name = "b\nline\u{2028}"; $0.tensors[1].offset = 100 }, "tensor b\\nline\\u{2028} has offset 100, not a multiple")
         try expectRefused({ $0.tensors[1].type = 31 }, "tensor b has unknown tensor type id 31")
         try expectRefused({ $0.tensors[1].type = 1000 }, "tensor b has unknown tensor type id 1000")
         try expectRefused({ $0.tensors[1].dimensions = [3, 1, 1, 1, 1] }, "tensor b has 5 dimensions (GGUF allows at most 4)")
