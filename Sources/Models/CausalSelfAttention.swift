@@ -36,6 +36,8 @@ struct CausalSelfAttention {
     var alibiSlopes: [Float]? = nil
     /// Keys more than `window − 1` positions before the query are masked (Mistral).
     var window: Int? = nil
+    /// Queries per block of the score matrix (see `blocks`).
+    var blockRows = 64
 
     /// transformers' `build_alibi_tensor` slopes: a geometric sequence for the largest power of
     /// two ≤ heads, interleaved with a second one for the remaining heads.
@@ -79,25 +81,42 @@ struct CausalSelfAttention {
                 }
             }
             for h in 0..<headCount {
-                let kv = h / group
+                let kv = h / group, start = rows.lowerBound
                 let p = probabilities + probabilityOffset
                 probabilityOffset += T * T
-                // scores = q kᵀ / √d; only the (windowed) lower triangle is used.
-                Float.gemm(.none, .transposed, m: T, n: T, k: headSize, alpha: scale, a: q.head(h, row: rows.lowerBound), lda: q.rowStride,
-                           b: k.head(kv, row: rows.lowerBound), ldb: k.rowStride, beta: 0, c: p, ldc: T)
-                for i in 0..<T {
-                    let row = p + i * T
-                    if let alibiSlopes {
-                        for j in 0...i { row[j] += alibiSlopes[h] * Float(j) }
+                for block in blocks(T) {
+                    // scores = q kᵀ / √d for this block of queries and the keys they can see.
+                    Float.gemm(.none, .transposed, m: block.rows.count, n: block.keys.count, k: headSize, alpha: scale,
+                               a: q.head(h, row: start + block.rows.lowerBound), lda: q.rowStride,
+                               b: k.head(kv, row: start + block.keys.lowerBound), ldb: k.rowStride,
+                               beta: 0, c: p + block.rows.lowerBound * T + block.keys.lowerBound, ldc: T)
+                    for i in block.rows {
+                        let row = p + i * T
+                        if let alibiSlopes {
+                            for j in 0...i { row[j] += alibiSlopes[h] * Float(j) }
+                        }
+                        let first = firstKey(i)
+                        row.update(repeating: 0, count: first)
+                        Softmax.forward(row + first, row + first, rows: 1, cols: i + 1 - first)
+                        (row + i + 1).update(repeating: 0, count: T - i - 1)
                     }
-                    let first = firstKey(i)
-                    row.update(repeating: 0, count: first)
-                    Softmax.forward(row + first, row + first, rows: 1, cols: i + 1 - first)
-                    (row + i + 1).update(repeating: 0, count: T - i - 1)
+                    Float.gemm(.none, .none, m: block.rows.count, n: headSize, k: block.keys.count, alpha: 1,
+                               a: p + block.rows.lowerBound * T + block.keys.lowerBound, lda: T,
+                               b: v.head(kv, row: start + block.keys.lowerBound), ldb: v.rowStride, beta: 0,
+                               c: output + (start + block.rows.lowerBound) * outputWidth + h * headSize, ldc: outputWidth)
                 }
-                Float.gemm(.none, .none, m: T, n: headSize, k: T, alpha: 1, a: p, lda: T, b: v.head(kv, row: rows.lowerBound),
-                           ldb: v.rowStride, beta: 0, c: output + rows.lowerBound * outputWidth + h * headSize, ldc: outputWidth)
             }
+        }
+    }
+
+    /// Query rows in blocks of `blockRows`, each with the keys any of its rows attends to: a
+    /// causal mask (and a window) leave the rest of the T × T scores unused, so the products
+    /// skip them — about 40 % of attention's arithmetic at T = 512. Results do not depend on
+    /// the block size.
+    func blocks(_ T: Int) -> [(rows: Range<Int>, keys: Range<Int>)] {
+        stride(from: 0, to: T, by: blockRows).map { first in
+            let end = min(T, first + blockRows)
+            return (first..<end, firstKey(first)..<end)
         }
     }
 
@@ -126,25 +145,31 @@ struct CausalSelfAttention {
                 let dOut = outputGradient + start * outputWidth + h * headSize
                 let p = probabilities + probabilityOffset
                 probabilityOffset += T * T
-                // dV += Pᵀ dOut; dP = dOut Vᵀ
-                Float.gemm(.transposed, .none, m: T, n: headSize, k: T, alpha: 1, a: p, lda: T, b: dOut,
-                           ldb: outputWidth, beta: 1, c: dv.head(kv, row: start), ldc: dv.rowStride)
-                let dp = scratch
-                Float.gemm(.none, .transposed, m: T, n: T, k: headSize, alpha: 1, a: dOut, lda: outputWidth,
-                           b: v.head(kv, row: start), ldb: v.rowStride, beta: 0, c: dp, ldc: T)
-                // Softmax backward on each row's attended keys; masked entries get zero gradient.
-                for i in 0..<T {
-                    let row = dp + i * T, first = firstKey(i)
-                    row.update(repeating: 0, count: first)
-                    Softmax.backward(output: p + i * T + first, outputGradient: row + first, inputGradient: row + first,
-                                     rows: 1, cols: i + 1 - first)
-                    (row + i + 1).update(repeating: 0, count: T - i - 1)
+                for block in blocks(T) {
+                    let r = block.rows, keys = block.keys
+                    let pBlock = p + r.lowerBound * T + keys.lowerBound, dOutBlock = dOut + r.lowerBound * outputWidth
+                    // dV += Pᵀ dOut; dP = dOut Vᵀ
+                    Float.gemm(.transposed, .none, m: keys.count, n: headSize, k: r.count, alpha: 1, a: pBlock, lda: T,
+                               b: dOutBlock, ldb: outputWidth, beta: 1, c: dv.head(kv, row: start + keys.lowerBound), ldc: dv.rowStride)
+                    let dp = scratch + r.lowerBound * T + keys.lowerBound
+                    Float.gemm(.none, .transposed, m: r.count, n: keys.count, k: headSize, alpha: 1, a: dOutBlock, lda: outputWidth,
+                               b: v.head(kv, row: start + keys.lowerBound), ldb: v.rowStride, beta: 0, c: dp, ldc: T)
+                    // Softmax backward on each row's attended keys; the block's other entries get zero gradient.
+                    for i in r {
+                        let row = scratch + i * T, first = firstKey(i)
+                        (row + keys.lowerBound).update(repeating: 0, count: first - keys.lowerBound)
+                        Softmax.backward(output: p + i * T + first, outputGradient: row + first, inputGradient: row + first,
+                                         rows: 1, cols: i + 1 - first)
+                        (row + i + 1).update(repeating: 0, count: keys.upperBound - i - 1)
+                    }
+                    // dQ = dS K / √d; dK += dSᵀ Q / √d
+                    Float.gemm(.none, .none, m: r.count, n: headSize, k: keys.count, alpha: scale, a: dp, lda: T,
+                               b: k.head(kv, row: start + keys.lowerBound), ldb: k.rowStride, beta: 0,
+                               c: dq.head(h, row: start + r.lowerBound), ldc: dq.rowStride)
+                    Float.gemm(.transposed, .none, m: keys.count, n: headSize, k: r.count, alpha: scale, a: dp, lda: T,
+                               b: q.head(h, row: start + r.lowerBound), ldb: q.rowStride, beta: 1,
+                               c: dk.head(kv, row: start + keys.lowerBound), ldc: dk.rowStride)
                 }
-                // dQ = dS K / √d; dK += dSᵀ Q / √d
-                Float.gemm(.none, .none, m: T, n: headSize, k: T, alpha: scale, a: dp, lda: T, b: k.head(kv, row: start),
-                           ldb: k.rowStride, beta: 0, c: dq.head(h, row: start), ldc: dq.rowStride)
-                Float.gemm(.transposed, .none, m: T, n: headSize, k: T, alpha: scale, a: dp, lda: T, b: q.head(h, row: start),
-                           ldb: q.rowStride, beta: 1, c: dk.head(kv, row: start), ldc: dk.rowStride)
             }
             if rotary.dimensions > 0 {
                 for t in 0..<T {

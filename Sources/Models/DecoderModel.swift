@@ -17,7 +17,7 @@ import Numerics
 public final class DecoderModel: @unchecked Sendable {
     public let hyperparameters: DecoderHyperparameters
     public let parameters: ParameterStore
-    let attention: CausalSelfAttention
+    private(set) var attention: CausalSelfAttention
     private let layers: [LayerWeights]
     private let embeddingOffset: Int, positionEmbeddingOffset: Int?
     private let embeddingNorm: NormWeights?, finalNorm: NormWeights
@@ -86,6 +86,13 @@ public final class DecoderModel: @unchecked Sendable {
                 gate: h.feedForward == .swiGLU ? linear(p + names.mlpGate, bias: h.mlpBias) : nil,
                 up: linear(p + names.mlpUp, bias: h.mlpBias), down: linear(p + names.mlpDown, bias: h.mlpBias))
         }
+    }
+
+    /// Queries per block of each head's score matrix: attention computes only the blocks a
+    /// causal mask (or window) leaves in use. Any value gives the same results (tests vary it).
+    public var attentionBlockRows: Int {
+        get { attention.blockRows }
+        set { attention.blockRows = max(1, newValue) }
     }
 
     /// A model with freshly initialised weights (normal, std `initializerRange`; norms at

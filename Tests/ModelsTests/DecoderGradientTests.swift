@@ -33,6 +33,7 @@ func microModel(family: DecoderHyperparameters.Family) -> DecoderModel {
         h.qkvBias = true; h.outputBias = true
         h.feedForward = .gelu(.tanhApproximation)
         h.tiedEmbeddings = true
+    case .bloom: break
     default:
         h.norm = .rmsNorm
         h.keyValueHeadCount = 2
@@ -136,6 +137,38 @@ private let sequences = [[1, 4, 9, 2, 7, 3], [5, 0, 10], [8, 8, 1, 6]]
             #expect(fromTaps.count == module.inputSize * module.outputSize)
             let maxDifference = fromTaps.indices.map { abs(fromTaps[$0] - weight[$0]) }.max()!
             #expect(maxDifference < 1e-5, "\(module.name)")
+        }
+    }
+
+    /// Attention in blocks of query rows (skipping the scores a causal mask or a window leaves
+    /// unused) gives what one block of all rows gives — the path the transformers fixtures,
+    /// whose sequences fit in one block, check — for sequences of several blocks.
+    @Test(arguments: ["parallel", "llama", "mistral", "gpt2", "bloom"])
+    func attentionBlocksDoNotChangeResults(kind: String) {
+        var model = kind == "parallel" ? microModel(parallel: true, rotaryFraction: 0.5, attentionBias: true)
+            : microModel(family: DecoderHyperparameters.Family(rawValue: kind)!)
+        if kind == "bloom" {
+            var h = DecoderHyperparameters(vocabularySize: 11, hiddenSize: 8, headCount: 3 * 2, intermediateSize: 12, layerCount: 2,
+                                           maxPositions: 16, rotaryFraction: 0, parallelResidual: false, activation: .tanhApproximation,
+                                           tiedEmbeddings: true)
+            h.hiddenSize = 12; h.headSize = 2
+            h.family = .bloom; h.positions = .alibi; h.embeddingNorm = true
+            model = DecoderModel(hyperparameters: h, seed: 3, initializerRange: 0.4)   // ALiBi with 6 heads
+        }
+        var rng = RandomGenerator(seed: 5)
+        let long = [(0..<16).map { _ in rng.nextInt(below: 11) }, (0..<9).map { _ in rng.nextInt(below: 11) }, [3]]
+        model.attentionBlockRows = 1000
+        let (wholeLoss, whole) = lossAndGradients(model, long)
+        for rows in [1, 3, 5] {
+            model.attentionBlockRows = rows
+            let (loss, gradients) = lossAndGradients(model, long)
+            #expect(abs(loss - wholeLoss) <= 1e-5 * abs(wholeLoss), "\(kind), blocks of \(rows): loss \(loss) vs \(wholeLoss)")
+            var worst: Float = 0, scale: Float = 0
+            for i in 0..<gradients.count {
+                worst = max(worst, abs(gradients.values[i] - whole.values[i]))
+                scale = max(scale, abs(whole.values[i]))
+            }
+            #expect(worst <= 1e-5 * scale, "\(kind), blocks of \(rows): gradients differ by \(worst)")
         }
     }
 
