@@ -65,8 +65,8 @@ struct GGUFLayout {
             guard !key.isEmpty else { throw GGUFProblem("metadata entry \(entry + 1) has an empty key") }
             guard metadata[key] == nil else { throw GGUFProblem("duplicate metadata key \(GGUFProblem.shown(key))") }
             reader.context = "the value of metadata key \(GGUFProblem.shown(key))"
-            let value = try reader.value(ofType: try reader.uint32(), depth: 0)
-            metadata[key] = value
+            let type = try reader.uint32()
+            metadata[key] = try reader.value(ofType: type, depth: 0)
             metadataKeys.append(key)
         }
         self.metadata = metadata
