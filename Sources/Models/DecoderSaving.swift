@@ -76,6 +76,8 @@ extension DecoderHyperparameters {
         switch rotaryScaling {
         case .none: config["rope_scaling"] = NSNull()
         case .linear(let factor): config["rope_scaling"] = ["rope_type": "linear", "factor": Double(factor)]
+        case .frequencyFactors:
+            break   // refused by `save` before the config is written
         case .llama3(let factor, let low, let high, let original):
             config["rope_scaling"] = ["rope_type": "llama3", "factor": Double(factor), "low_freq_factor": Double(low),
                                       "high_freq_factor": Double(high), "original_max_position_embeddings": original]
@@ -95,6 +97,9 @@ extension DecoderModel {
     /// model.safetensors (Float32), each atomically. `extraConfig` adds or replaces keys
     /// (token ids, a classifier's labels).
     public func save(to directory: URL, extraConfig: [String: Any] = [:]) throws {
+        if case .frequencyFactors = hyperparameters.rotaryScaling {
+            throw InputError("\(directory.path): a model with GGUF rope_freqs factors cannot be written as a Hugging Face config.json (rope_scaling has no per-frequency form)")
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var writer = SafeTensorsWriter(metadata: ["format": "pt"])
         let names = hyperparameters.names

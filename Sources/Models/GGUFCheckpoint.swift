@@ -83,8 +83,16 @@ public struct GGUFCheckpoint {
             case let other:
                 throw CheckpointError(url, "\(a).rope.scaling.type \"\(other)\" is not supported (none, linear)")
             }
-            if file.info("rope_freqs.weight") != nil {
-                throw CheckpointError(url, "has rope_freqs.weight (Llama 3.1 frequency factors), which is not supported yet")
+            if let factors = file.info("rope_freqs.weight") {
+                // Llama 3.1 and later: llama3 RoPE scaling as one factor per frequency.
+                guard factors.elementCount == h.rotaryDimensions / 2 else {
+                    throw CheckpointError(url, "rope_freqs.weight has \(factors.elementCount) factors; the rotary dimensions need \(h.rotaryDimensions / 2)")
+                }
+                let values = try file.floats("rope_freqs.weight")
+                guard values.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                    throw CheckpointError(url, "rope_freqs.weight holds a factor that is not a positive number")
+                }
+                h.rotaryScaling = .frequencyFactors(values)
             }
         }
         hyperparameters = h

@@ -23,10 +23,14 @@ public struct RotaryEmbedding: Sendable {
         case linear(factor: Float)
         /// Llama 3.1: long wavelengths divided by `factor`, short ones kept, a smooth blend between.
         case llama3(factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Int)
+        /// Frequency i divided by factors[i]: how GGUF files carry Llama 3.1's scaling
+        /// (`rope_freqs.weight`, which llama.cpp's converter computes from the llama3 rule).
+        case frequencyFactors([Float])
 
-        /// Applies the scaling to one inverse frequency, in Float32 as transformers does.
-        func scale(_ f: Float) -> Float {
+        /// Applies the scaling to inverse frequency `i`, in Float32 as transformers does.
+        public func scaled(_ f: Float, index i: Int) -> Float {
             switch self {
+            case .frequencyFactors(let factors): return f / factors[i]
             case .none: return f
             case .linear(let factor): return f / factor
             case .llama3(let factor, let low, let high, let original):
@@ -46,7 +50,7 @@ public struct RotaryEmbedding: Sendable {
         // transformers computes the inverse frequencies and the angles in Float32; doing the
         // same keeps the angles bit-identical at large positions.
         inverseFrequencies = (0..<half).map { i in
-            scaling.scale(Float(1 / Foundation.pow(base, Double(Float(2 * i) / Float(dimensions)))))
+            scaling.scaled(Float(1 / Foundation.pow(base, Double(Float(2 * i) / Float(dimensions)))), index: i)
         }
         tabulatedPositions = min(maxPositions, Self.largestTable)
         var cosines = [Float](repeating: 1, count: tabulatedPositions * half)

@@ -199,3 +199,32 @@ private let sequences = [[1, 4, 9, 2, 7, 3], [5, 0, 10], [8, 8, 1, 6]]
         #expect(activations.allocatedBytes == bytes, "a batch no larger than before allocates nothing")
     }
 }
+
+/// GGUF's per-frequency RoPE factors (rope_freqs.weight) are llama3 scaling in another form:
+/// the factors llama.cpp's converter computes from the llama3 rule give transformers' llama3
+/// frequencies.
+@Suite struct RotaryScalingTests {
+    @Test func ggufFrequencyFactorsEqualLlama3Scaling() {
+        let dimensions = 64, base = 500_000.0
+        let (factor, low, high, original): (Float, Float, Float, Int) = (32, 1, 4, 8192)
+        // convert_hf_to_gguf.py's rule, in Float64.
+        let factors: [Float] = (0..<(dimensions / 2)).map { i in
+            let frequency = 1 / Foundation.pow(base, Double(2 * i) / Double(dimensions))
+            let wavelength = 2 * Double.pi / frequency
+            if wavelength < Double(original) / Double(high) { return 1 }
+            if wavelength > Double(original) / Double(low) { return factor }
+            let smooth = (Double(original) / wavelength - Double(low)) / Double(high - low)
+            return Float(1 / ((1 - smooth) / Double(factor) + smooth))
+        }
+        let llama3 = RotaryEmbedding.Scaling.llama3(factor: factor, lowFrequencyFactor: low, highFrequencyFactor: high, originalContext: original)
+        let ggufForm = RotaryEmbedding.Scaling.frequencyFactors(factors)
+        var scaled = 0
+        for i in 0..<(dimensions / 2) {
+            let f = Float(1 / Foundation.pow(base, Double(Float(2 * i) / Float(dimensions))))
+            let a = llama3.scaled(f, index: i), b = ggufForm.scaled(f, index: i)
+            #expect(abs(a - b) <= 1e-6 * a, "frequency \(i): \(a) vs \(b)")
+            if a != f { scaled += 1 }
+        }
+        #expect(scaled > 0)
+    }
+}
