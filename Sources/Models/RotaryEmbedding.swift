@@ -1,8 +1,9 @@
 import Foundation
 
 /// Rotary position embedding on the first `dimensions` features of each head's query and key,
-/// in the rotate-half convention of GPT-NeoX: features i and i + dimensions/2 form a pair
-/// rotated by the angle position · base^(−2i/dimensions).
+/// in Hugging Face's rotate-half convention (GPT-NeoX, Llama): features i and i + dimensions/2
+/// form a pair rotated by the angle position · f_i, f_i = base^(−2i/dimensions), rescaled by
+/// `scaling` for models trained to longer contexts.
 public struct RotaryEmbedding: Sendable {
     let dimensions: Int
     /// base^(−2i/dimensions) for each pair i.

@@ -6,7 +6,7 @@ import Training
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Pre-train, continue training or fine-tune a GPT-NeoX model.",
+        abstract: "Pre-train, continue training or fine-tune a model (GPT-NeoX, BLOOM, GPT-2, Llama, Qwen2, Mistral).",
         discussion: """
             Start from a config (--init CONFIG.json with --tokenizer) or a checkpoint (--from MODEL_DIR). \
             Data lines are {"text": ...} (loss on every next token) or {"prompt": ..., "completion": ...} \
@@ -16,7 +16,7 @@ struct Train: ParsableCommand {
             resumes from the last one.
             """)
 
-    @Option(name: .customLong("init"), help: "A GPT-NeoX config.json to initialise a new model from.") var initConfig: String?
+    @Option(name: .customLong("init"), help: "A config.json (gpt_neox, bloom, gpt2, llama, qwen2 or mistral) to initialise a new model from.") var initConfig: String?
     @Option(help: "tokenizer.json (or a directory holding it) for a new model.") var tokenizer: String?
     @Option(name: .customLong("from"), help: "A model to continue from: a Hugging Face directory or a .gguf file (the result is a Hugging Face directory).") var from: String?
     @Option(help: "JSON Lines training data.") var data: String
