@@ -8,6 +8,19 @@ import Foundation
 /// the Hub carry) and transformers ≥ 5's `rope_parameters`; both are read.
 public struct LlamaConfig: Codable, Sendable, Equatable {
     public struct RopeSettings: Codable, Sendable, Equatable {
+        public init(rope_type: String? = nil, type: String? = nil, rope_theta: Double? = nil, factor: Double? = nil,
+                    low_freq_factor: Double? = nil, high_freq_factor: Double? = nil, original_max_position_embeddings: Int? = nil,
+                    partial_rotary_factor: Double? = nil) {
+            self.rope_type = rope_type
+            self.type = type
+            self.rope_theta = rope_theta
+            self.factor = factor
+            self.low_freq_factor = low_freq_factor
+            self.high_freq_factor = high_freq_factor
+            self.original_max_position_embeddings = original_max_position_embeddings
+            self.partial_rotary_factor = partial_rotary_factor
+        }
+
         public var rope_type: String?
         public var type: String?
         public var rope_theta: Double?
@@ -65,6 +78,17 @@ public struct LlamaConfig: Codable, Sendable, Equatable {
             case .many(let values): values
             }
         }
+    }
+
+    /// The required fields; the rest take transformers' defaults.
+    public init(model_type: String, vocab_size: Int, hidden_size: Int, num_hidden_layers: Int, num_attention_heads: Int,
+                intermediate_size: Int) {
+        self.model_type = model_type
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
     }
 
     public var keyValueHeads: Int { num_key_value_heads ?? num_attention_heads }
