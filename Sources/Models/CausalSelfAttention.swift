@@ -57,20 +57,60 @@ struct CausalSelfAttention {
     var scale: Float { 1 / Float(headSize).squareRoot() }
     private var group: Int { headCount / keyValueHeadCount }
 
-    /// Number of attention-probability floats a batch needs: heads × Σ T_s².
-    func probabilityCount(_ batch: TokenBatch) -> Int {
-        (0..<batch.sequenceCount).reduce(0) { $0 + headCount * batch.range(ofSequence: $1).count * batch.range(ofSequence: $1).count }
-    }
+    /// Floats of softmax statistics the forward pass keeps per batch: two per query row and head.
+    func statisticsCount(_ batch: TokenBatch) -> Int { 2 * headCount * batch.tokenCount }
+
+    /// Scratch floats the passes need: two blocks of scores (forward uses one).
+    func scratchCount(_ batch: TokenBatch) -> Int { 2 * blockRows * batch.longestSequence }
 
     /// The first key position query i attends to.
     @inline(__always)
     private func firstKey(_ i: Int) -> Int { window.map { max(0, i - $0 + 1) } ?? 0 }
 
+    /// One block's probabilities, written to `p` (rows of stride `keys.count`): the scores
+    /// q kᵀ / √d (+ ALiBi) of the block's queries against the keys they can see, then a softmax
+    /// over each row's attended keys (zero elsewhere). With `statistics` to fill, each row's
+    /// maximum and 1 / partition are saved; otherwise they are read, so that the backward pass
+    /// recomputes exactly the forward's probabilities instead of keeping T × T of them.
+    @inline(__always)
+    private func probabilities(
+        _ qkv: QKVViews, head h: Int, sequenceStart start: Int, block: (rows: Range<Int>, keys: Range<Int>),
+        into p: UnsafeMutablePointer<Float>, statistics: UnsafeMutablePointer<Float>, tokens N: Int, saving: Bool
+    ) {
+        let q = qkv.queries, k = qkv.keys, width = block.keys.count
+        Float.gemm(.none, .transposed, m: block.rows.count, n: width, k: headSize, alpha: scale,
+                   a: q.head(h, row: start + block.rows.lowerBound), lda: q.rowStride,
+                   b: k.head(h / group, row: start + block.keys.lowerBound), ldb: k.rowStride, beta: 0, c: p, ldc: width)
+        let maxima = statistics + h * N, reciprocals = statistics + (headCount + h) * N
+        for i in block.rows {
+            let row = p + (i - block.rows.lowerBound) * width, first = firstKey(i) - block.keys.lowerBound
+            let last = i - block.keys.lowerBound   // the query's own position, inclusive
+            if let alibiSlopes {
+                for j in 0...last { row[j] += alibiSlopes[h] * Float(j + block.keys.lowerBound) }
+            }
+            row.update(repeating: 0, count: first)
+            let count = last + 1 - first, t = start + i
+            if saving {
+                let (maximum, partition) = Softmax.shiftedExponentials(row + first, count: count, into: row + first)
+                maxima[t] = maximum
+                reciprocals[t] = 1 / partition
+            } else {
+                _ = Softmax.shiftedExponentials(row + first, count: count, into: row + first, maximum: maxima[t])
+            }
+            let reciprocal = reciprocals[t]
+            forEachChunk(count) { j, lanes in storeLanes(loadLanes(row + first + j, lanes) * reciprocal, row + first + j, lanes) }
+            (row + last + 1).update(repeating: 0, count: width - last - 1)
+        }
+    }
+
     /// Rotates q and k (in place), attends, and writes the heads' outputs to `output`
-    /// [N, headCount · headSize]. Saves the probabilities [sequence][head][T × T] for backward.
-    func forward(_ qkv: QKVViews, probabilities: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, batch: TokenBatch) {
-        let q = qkv.queries, k = qkv.keys, v = qkv.values
-        var probabilityOffset = 0
+    /// [N, headCount · headSize]. Keeps each row's softmax statistics ([2][head][N]) for the
+    /// backward pass; `scratch` needs `scratchCount` floats.
+    func forward(
+        _ qkv: QKVViews, statistics: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>, batch: TokenBatch
+    ) {
+        let q = qkv.queries, k = qkv.keys, v = qkv.values, N = batch.tokenCount
         for s in 0..<batch.sequenceCount {
             let rows = batch.range(ofSequence: s)
             let T = rows.count
@@ -81,28 +121,13 @@ struct CausalSelfAttention {
                 }
             }
             for h in 0..<headCount {
-                let kv = h / group, start = rows.lowerBound
-                let p = probabilities + probabilityOffset
-                probabilityOffset += T * T
+                let start = rows.lowerBound
                 for block in blocks(T) {
-                    // scores = q kᵀ / √d for this block of queries and the keys they can see.
-                    Float.gemm(.none, .transposed, m: block.rows.count, n: block.keys.count, k: headSize, alpha: scale,
-                               a: q.head(h, row: start + block.rows.lowerBound), lda: q.rowStride,
-                               b: k.head(kv, row: start + block.keys.lowerBound), ldb: k.rowStride,
-                               beta: 0, c: p + block.rows.lowerBound * T + block.keys.lowerBound, ldc: T)
-                    for i in block.rows {
-                        let row = p + i * T
-                        if let alibiSlopes {
-                            for j in 0...i { row[j] += alibiSlopes[h] * Float(j) }
-                        }
-                        let first = firstKey(i)
-                        row.update(repeating: 0, count: first)
-                        Softmax.forward(row + first, row + first, rows: 1, cols: i + 1 - first)
-                        (row + i + 1).update(repeating: 0, count: T - i - 1)
-                    }
+                    probabilities(qkv, head: h, sequenceStart: start, block: block, into: scratch, statistics: statistics, tokens: N,
+                                  saving: true)
                     Float.gemm(.none, .none, m: block.rows.count, n: headSize, k: block.keys.count, alpha: 1,
-                               a: p + block.rows.lowerBound * T + block.keys.lowerBound, lda: T,
-                               b: v.head(kv, row: start + block.keys.lowerBound), ldb: v.rowStride, beta: 0,
+                               a: scratch, lda: block.keys.count, b: v.head(h / group, row: start + block.keys.lowerBound),
+                               ldb: v.rowStride, beta: 0,
                                c: output + (start + block.rows.lowerBound) * outputWidth + h * headSize, ldc: outputWidth)
                 }
             }
@@ -121,15 +146,15 @@ struct CausalSelfAttention {
     }
 
     /// Given ∂L/∂output, writes ∂L/∂q, ∂L/∂k, ∂L/∂v (into `gradients`, a layout like `qkv`'s)
-    /// with respect to the *pre-rotary* q and k. `qkv` must hold the rotated values saved by
-    /// `forward`; `scratch` needs T_max².
+    /// with respect to the *pre-rotary* q and k. `qkv` must hold the rotated values and
+    /// `statistics` the softmax statistics saved by `forward`; each block's probabilities are
+    /// recomputed from them. `scratch` needs `scratchCount` floats.
     func backward(
-        _ qkv: QKVViews, probabilities: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        _ qkv: QKVViews, statistics: UnsafeMutablePointer<Float>, outputGradient: UnsafePointer<Float>,
         gradients: QKVViews, scratch: UnsafeMutablePointer<Float>, batch: TokenBatch
     ) {
-        let q = qkv.queries, k = qkv.keys, v = qkv.values
+        let q = qkv.queries, k = qkv.keys, v = qkv.values, N = batch.tokenCount
         let dq = gradients.queries, dk = gradients.keys, dv = gradients.values
-        var probabilityOffset = 0
         for s in 0..<batch.sequenceCount {
             let rows = batch.range(ofSequence: s)
             let T = rows.count
@@ -143,30 +168,30 @@ struct CausalSelfAttention {
             for h in 0..<headCount {
                 let kv = h / group, start = rows.lowerBound
                 let dOut = outputGradient + start * outputWidth + h * headSize
-                let p = probabilities + probabilityOffset
-                probabilityOffset += T * T
                 for block in blocks(T) {
-                    let r = block.rows, keys = block.keys
-                    let pBlock = p + r.lowerBound * T + keys.lowerBound, dOutBlock = dOut + r.lowerBound * outputWidth
+                    let r = block.rows, keys = block.keys, width = keys.count
+                    let p = scratch, dp = scratch + blockRows * T
+                    probabilities(qkv, head: h, sequenceStart: start, block: block, into: p, statistics: statistics, tokens: N,
+                                  saving: false)
+                    let dOutBlock = dOut + r.lowerBound * outputWidth
                     // dV += Pᵀ dOut; dP = dOut Vᵀ
-                    Float.gemm(.transposed, .none, m: keys.count, n: headSize, k: r.count, alpha: 1, a: pBlock, lda: T,
+                    Float.gemm(.transposed, .none, m: width, n: headSize, k: r.count, alpha: 1, a: p, lda: width,
                                b: dOutBlock, ldb: outputWidth, beta: 1, c: dv.head(kv, row: start + keys.lowerBound), ldc: dv.rowStride)
-                    let dp = scratch + r.lowerBound * T + keys.lowerBound
-                    Float.gemm(.none, .transposed, m: r.count, n: keys.count, k: headSize, alpha: 1, a: dOutBlock, lda: outputWidth,
-                               b: v.head(kv, row: start + keys.lowerBound), ldb: v.rowStride, beta: 0, c: dp, ldc: T)
+                    Float.gemm(.none, .transposed, m: r.count, n: width, k: headSize, alpha: 1, a: dOutBlock, lda: outputWidth,
+                               b: v.head(kv, row: start + keys.lowerBound), ldb: v.rowStride, beta: 0, c: dp, ldc: width)
                     // Softmax backward on each row's attended keys; the block's other entries get zero gradient.
                     for i in r {
-                        let row = scratch + i * T, first = firstKey(i)
-                        (row + keys.lowerBound).update(repeating: 0, count: first - keys.lowerBound)
-                        Softmax.backward(output: p + i * T + first, outputGradient: row + first, inputGradient: row + first,
-                                         rows: 1, cols: i + 1 - first)
-                        (row + i + 1).update(repeating: 0, count: keys.upperBound - i - 1)
+                        let row = dp + (i - r.lowerBound) * width, first = firstKey(i) - keys.lowerBound, last = i - keys.lowerBound
+                        row.update(repeating: 0, count: first)
+                        Softmax.backward(output: p + (i - r.lowerBound) * width + first, outputGradient: row + first,
+                                         inputGradient: row + first, rows: 1, cols: last + 1 - first)
+                        (row + last + 1).update(repeating: 0, count: width - last - 1)
                     }
                     // dQ = dS K / √d; dK += dSᵀ Q / √d
-                    Float.gemm(.none, .none, m: r.count, n: headSize, k: keys.count, alpha: scale, a: dp, lda: T,
+                    Float.gemm(.none, .none, m: r.count, n: headSize, k: width, alpha: scale, a: dp, lda: width,
                                b: k.head(kv, row: start + keys.lowerBound), ldb: k.rowStride, beta: 0,
                                c: dq.head(h, row: start + r.lowerBound), ldc: dq.rowStride)
-                    Float.gemm(.transposed, .none, m: keys.count, n: headSize, k: r.count, alpha: scale, a: dp, lda: T,
+                    Float.gemm(.transposed, .none, m: width, n: headSize, k: r.count, alpha: scale, a: dp, lda: width,
                                b: q.head(h, row: start + r.lowerBound), ldb: q.rowStride, beta: 1,
                                c: dk.head(kv, row: start + keys.lowerBound), ldc: dk.rowStride)
                 }

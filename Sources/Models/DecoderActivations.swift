@@ -7,13 +7,13 @@ import Numerics
 public final class DecoderActivations {
     let hyperparameters: DecoderHyperparameters
     private(set) var tokenCount = 0
-    private var probabilityCount = 0
+    private var statisticsCount = 0
 
     // Saved by the forward pass, per layer, laid out [layer][N × features].
     private let layerInputs = FloatBuffer()      // L + 1 residual streams
     private let norm1Outputs = FloatBuffer(), norm1Stats = FloatBuffer()
     private let qkvs = FloatBuffer()              // after bias and rotary, in the family's layout
-    private let probabilityStore = FloatBuffer()  // [layer][sequence][head][T × T]
+    private let statisticsStore = FloatBuffer()  // [layer][max, 1/partition][head][N]: softmax rows, recomputed in backward
     private let attentionOutputs = FloatBuffer()  // heads' outputs before the output projection
     private let postAttentions = FloatBuffer()    // x + attention (sequential residual only)
     private let norm2Outputs = FloatBuffer(), norm2Stats = FloatBuffer()
@@ -39,11 +39,11 @@ public final class DecoderActivations {
         let A = h.attentionWidth, Q = h.qkvWidth
         let swiGLU = h.feedForward == .swiGLU
         tokenCount = N
-        probabilityCount = attention.probabilityCount(batch)
+        statisticsCount = attention.statisticsCount(batch)
         layerInputs.reserve((L + 1) * N * H)
         norm1Outputs.reserve(L * N * H); norm1Stats.reserve(L * 2 * N)
         qkvs.reserve(L * N * Q)
-        probabilityStore.reserve(L * probabilityCount)
+        statisticsStore.reserve(L * statisticsCount)
         attentionOutputs.reserve(L * N * A)
         if !h.parallelResidual { postAttentions.reserve(L * N * H) }
         norm2Outputs.reserve(L * N * H); norm2Stats.reserve(L * 2 * N)
@@ -56,13 +56,13 @@ public final class DecoderActivations {
         attentionGradientBuffer.reserve(N * A)
         qkvGradientBuffer.reserve(N * Q); mlpGradientBuffer.reserve(N * I)
         if swiGLU { mlpUpGradientBuffer.reserve(N * I) }
-        attentionScratchBuffer.reserve(batch.longestSequence * batch.longestSequence)
+        attentionScratchBuffer.reserve(attention.scratchCount(batch))
         discard.reserve(H)
     }
 
     /// Bytes currently held (activations and scratch).
     public var allocatedBytes: Int {
-        [layerInputs, norm1Outputs, norm1Stats, qkvs, probabilityStore, attentionOutputs, postAttentions, norm2Outputs,
+        [layerInputs, norm1Outputs, norm1Stats, qkvs, statisticsStore, attentionOutputs, postAttentions, norm2Outputs,
          norm2Stats, mlpHiddens, mlpUps, mlpActivateds, finalNormBuffer, finalStats, embeddingBuffer, embeddingStats, logitBuffer,
          logitGradientBuffer, residualA, residualB, hiddenScratch, attentionGradientBuffer, qkvGradientBuffer, mlpGradientBuffer,
          mlpUpGradientBuffer, attentionScratchBuffer, discard]
@@ -78,7 +78,7 @@ public final class DecoderActivations {
     func norm1Mean(_ l: Int) -> UnsafeMutablePointer<Float> { norm1Stats.pointer + l * 2 * N }
     func norm1Rstd(_ l: Int) -> UnsafeMutablePointer<Float> { norm1Stats.pointer + l * 2 * N + N }
     func qkv(_ l: Int) -> UnsafeMutablePointer<Float> { qkvs.pointer + l * N * hyperparameters.qkvWidth }
-    func probabilities(_ l: Int) -> UnsafeMutablePointer<Float> { probabilityStore.pointer + l * probabilityCount }
+    func attentionStatistics(_ l: Int) -> UnsafeMutablePointer<Float> { statisticsStore.pointer + l * statisticsCount }
     func attentionOutput(_ l: Int) -> UnsafeMutablePointer<Float> { attentionOutputs.pointer + l * N * hyperparameters.attentionWidth }
     func postAttention(_ l: Int) -> UnsafeMutablePointer<Float> { postAttentions.pointer + l * N * H }
     func norm2(_ l: Int) -> UnsafeMutablePointer<Float> { norm2Outputs.pointer + l * N * H }

@@ -232,7 +232,8 @@ public final class DecoderModel: @unchecked Sendable {
                                    output: a.qkv(l) + offset, rows: N, inputSize: H, outputSize: width)
                 }
             }
-            attention.forward(qkvViews(a.qkv(l), tokens: N), probabilities: a.probabilities(l), output: a.attentionOutput(l), batch: batch)
+            attention.forward(qkvViews(a.qkv(l), tokens: N), statistics: a.attentionStatistics(l), output: a.attentionOutput(l),
+                              scratch: a.attentionScratch, batch: batch)
             let attentionProjection = a.scratchHidden
             Linear.forward(input: a.attentionOutput(l), weight: w + lw.output.weight, bias: lw.output.bias.map { w + $0 },
                            output: attentionProjection, rows: N, inputSize: A, outputSize: H)
@@ -371,7 +372,7 @@ public final class DecoderModel: @unchecked Sendable {
             tap(slots.output, layer: l, inputs: a.attentionOutput(l), outputGradients: projectionGradient, in: A, out: H)
             linearBackward(lw.output, input: a.attentionOutput(l), outputGradient: projectionGradient,
                            inputGradient: a.attentionGradient, in: A, out: H)
-            attention.backward(qkvViews(a.qkv(l), tokens: N), probabilities: a.probabilities(l), outputGradient: a.attentionGradient,
+            attention.backward(qkvViews(a.qkv(l), tokens: N), statistics: a.attentionStatistics(l), outputGradient: a.attentionGradient,
                                gradients: qkvViews(a.qkvGradient, tokens: N), scratch: a.attentionScratch, batch: batch)
             if lw.qkv.count == 1 {
                 tap(0, layer: l, inputs: a.norm1(l), outputGradients: a.qkvGradient, in: H, out: h.qkvWidth)

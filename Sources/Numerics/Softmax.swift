@@ -52,6 +52,22 @@ public enum Softmax {
         return (maximum, total.sum())
     }
 
+    /// The same exponentials, exp(x − maximum), for a maximum already known (a recomputation
+    /// that must give the first pass's values bit for bit); returns their sum.
+    @discardableResult
+    public static func shiftedExponentials(
+        _ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>?, maximum: Float
+    ) -> Float {
+        var total = Float8()
+        forEachChunk(count) { i, lanes in
+            var e = exp(loadLanes(x + i, lanes) - maximum)
+            if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
+            total += e
+            if let out { storeLanes(e, out + i, lanes) }
+        }
+        return total.sum()
+    }
+
     /// Backward of softmax for one row set: dx = y ⊙ (dy − ⟨dy, y⟩), with `y` the forward output.
     /// With `accumulate` the result is added to `dx`.
     public static func backward(
