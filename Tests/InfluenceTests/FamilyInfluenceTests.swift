@@ -18,8 +18,9 @@ import TestSupport
     /// block), then scores `queries` against `documents` and compares with dense Float64 solves
     /// of each block's explicit EK-FAC matrix.
     func fitAndScore(_ model: DecoderModel, fitting: [TokenizedExample], copies: Int, queries: [TokenizedExample],
-                     documents: [TokenizedExample], sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let layouts = model.moduleLayouts(.attention, attentionBlocks: .perHead, includeBias: false)
+                     documents: [TokenizedExample], modules: ModuleSelection = .attention,
+                     sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let layouts = model.moduleLayouts(modules, attentionBlocks: .perHead, includeBias: false)
         let (factors, _) = try fitAgainstExactExpectations(model, layouts, fitting, copies: copies, sourceLocation: sourceLocation)
         let damping = 1e-3
         let scores = try InfluenceScorer(model: model, layouts: layouts, queries: queries,
@@ -43,6 +44,25 @@ import TestSupport
         try fitAndScore(model, fitting: [[5, 17, 40], [33, 2, 58]].map { TokenizedExample(tokens: $0) }, copies: 1500,
                         queries: randomExamples(count: 2, lengths: 5...8, vocabulary: V, seed: 80, promptLength: 3),
                         documents: randomExamples(count: 5, lengths: 3...9, vocabulary: V, seed: 81))
+    }
+
+    /// The Llama family's separate q/k/v projections with grouped-query attention (a block per
+    /// query head in q_proj, per key/value head in k_proj and v_proj), its SwiGLU MLP, and
+    /// GPT-2's fused [q | k | v] c_attn split by part and head.
+    @Test(arguments: ["llama", "qwen2", "mistral", "gpt2"])
+    func otherFamiliesFitAndScoreLikeTheDenseComputation(family: String) throws {
+        let model = try DecoderModel(directory: Self.fixtures.appendingPathComponent("ModelsTests/Fixtures/" + family))
+        let h = model.hyperparameters
+        let layouts = model.moduleLayouts(.attention, attentionBlocks: .perHead, includeBias: false)
+        // One block per head of every attention projection (GPT-2's c_attn: q, k and v heads).
+        let expectedBlocks = h.qkvProjection == .separate ? h.headCount + 2 * h.keyValueHeadCount + 1 : 3 * h.headCount + 1
+        let firstLayer = layouts.prefix(h.qkvProjection == .separate ? 4 : 2)
+        #expect(firstLayer.map(\.blocks.count).reduce(0, +) == expectedBlocks)
+        let V = h.vocabularySize
+        try fitAndScore(model, fitting: [[5, 17, 30], [13, 2, 28]].map { TokenizedExample(tokens: $0) }, copies: 1500,
+                        queries: randomExamples(count: 2, lengths: 5...8, vocabulary: V, seed: 85, promptLength: 3),
+                        documents: randomExamples(count: 4, lengths: 3...9, vocabulary: V, seed: 86),
+                        modules: family == "llama" ? .all : .attention)
     }
 
     @Test func classifierFitsAndScoresLikeTheDenseComputation() throws {
