@@ -121,11 +121,13 @@ public struct LoadedModel {
     /// Tokenises records for fitting or scoring with this model's tokenizer, context, labels
     /// and, with `chat`, chat template (see `TokenizedRecords`).
     public func tokenize(_ records: [DataRecord], source: String, maxLength: Int, requireIds: Bool = false,
-                         allowPromptCompletion: Bool = true, requireLabels: Bool = true, chat: Bool = false) throws -> TokenizedRecords {
+                         allowPromptCompletion: Bool = true, requireLabels: Bool = true, chat: Bool = false,
+                         firstRecordNumber: Int = 1) throws -> TokenizedRecords {
         let needsTemplate = chat || records.contains { $0.messages != nil }
         return try TokenizedRecords(records, tokenizer: tokenizer, contextLength: context, source: source, maxLength: maxLength,
                              requireIds: requireIds, allowPromptCompletion: allowPromptCompletion, labels: labels,
-                             requireLabels: requireLabels, chat: chat, chatTemplate: needsTemplate ? try requireChatTemplate() : nil)
+                             requireLabels: requireLabels, chat: chat, chatTemplate: needsTemplate ? try requireChatTemplate() : nil,
+                             firstRecordNumber: firstRecordNumber)
     }
 
     /// Reads a JSON Lines data file and tokenises it (see `tokenize`); `source` is the path.

@@ -23,12 +23,12 @@ public struct TokenizedRecords: Sendable {
     /// `maxLength` tokens (counted in `truncated`). Records without a counted target are errors.
     public init(_ records: [DataRecord], tokenizer: BPETokenizer, contextLength: Int, source: String, maxLength: Int,
                 requireIds: Bool = false, allowPromptCompletion: Bool = true, labels: [String]? = nil,
-                requireLabels: Bool = true, chat: Bool = false, chatTemplate: ChatTemplate? = nil) throws {
+                requireLabels: Bool = true, chat: Bool = false, chatTemplate: ChatTemplate? = nil, firstRecordNumber: Int = 1) throws {
         var result = TokenizedRecords(ids: [], examples: [])
         let limit = min(maxLength, contextLength)
         var seen = Set<String>()
         for (index, record) in records.enumerated() {
-            let place = "\(source) record \(index + 1)"
+            let place = "\(source) record \(index + firstRecordNumber)"
             if requireIds && record.id == nil { throw InputError("\(place): missing \"id\"") }
             let id = record.id ?? String(index)
             if requireIds && !seen.insert(id).inserted { throw InputError("\(place): duplicate id \"\(id)\"") }

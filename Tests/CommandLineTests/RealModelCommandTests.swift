@@ -38,4 +38,21 @@ import Testing
         let chat = try CommandLineTests.run(["generate", out, "--chat", "--prompt", "hi", "--max-new-tokens", "2"])
         #expect(chat.status == 0, "the chat template travels with the tokenizer: \(chat.standardError)")
     }
+
+    /// `eval --chat` on a prompt/completion line: the loss is the mean over the completion's
+    /// tokens only, which start after the rendered user turn.
+    @Test func evalOfAChatCompletionCountsTheCompletionOnly() throws {
+        let directory = try CommandLineTests.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("eval.jsonl")
+        try #"{"prompt": "the cat sat on the mat.", "completion": "hello world!"}"#.appending("\n").write(to: input, atomically: true, encoding: .utf8)
+        let result = try CommandLineTests.run(["eval", Self.gguf, "--input", input.path, "--chat", "--json"])
+        #expect(result.status == 0, "\(result.standardError)")
+        struct Line: Decodable { let tokens: [Int]; let token_logprobs: [Double]; let loss: Double; let completion_start: Int }
+        let line = try JSONDecoder().decode(Line.self, from: Data(result.standardOutput.utf8))
+        #expect(Array(line.tokens.suffix(5)) == [28, 31, 9, 5, 19])   // "hello world!" (transformers' ids, tokens.json)
+        #expect(line.completion_start == line.tokens.count - 5)
+        let completion = line.token_logprobs[(line.completion_start - 1)...]
+        #expect(abs(line.loss + completion.reduce(0, +) / Double(completion.count)) < 1e-6)
+    }
 }
