@@ -21,8 +21,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     public let tensors: [TensorInfo]
     public let metadata: [String: String]
     private let index: [String: Int]
-    private let mapping: UnsafeRawPointer?
-    private let mappedLength: Int
+    private let mapped: MemoryMappedBytes
     private let dataStart: Int
 
     /// Largest header accepted (the safetensors library's own limit is 100 MB).
@@ -30,24 +29,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     public init(url: URL) throws {
         self.url = url
-        let fd = open(url.path, O_RDONLY)
-        guard fd >= 0 else {
-            throw CheckpointError(url, errno == ENOENT ? "file not found" : "cannot open: \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw CheckpointError(url, "cannot stat: \(String(cString: strerror(errno)))") }
-        if (status.st_mode & S_IFMT) == S_IFDIR { throw CheckpointError(url, "is a directory, not a safetensors file") }
-        let length = Int(status.st_size)
-        guard length >= 8 else {
+        mapped = try MemoryMappedBytes(url: url, kind: "safetensors file")
+        let length = mapped.bytes.count
+        guard length >= 8, let base = mapped.bytes.baseAddress else {
+            dataStart = 0; tensors = []; metadata = [:]; index = [:]
             throw CheckpointError(url, "truncated safetensors file: \(length) bytes, shorter than the 8-byte header length")
         }
-        guard let base = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else {
-            throw CheckpointError(url, "cannot memory-map: \(String(cString: strerror(errno)))")
-        }
-        mapping = UnsafeRawPointer(base)
-        mappedLength = length
-        // From here on, deinit unmaps, so every failure can simply throw.
         let headerLength = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
         guard headerLength <= UInt64(Self.maximumHeaderLength) else {
             dataStart = 0; tensors = []; metadata = [:]; index = [:]
@@ -68,10 +55,6 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var index: [String: Int] = [:]
         for (i, tensor) in tensors.enumerated() { index[tensor.name] = i }
         self.index = index
-    }
-
-    deinit {
-        if let mapping { munmap(UnsafeMutableRawPointer(mutating: mapping), mappedLength) }
     }
 
     private struct HeaderProblem: Error { let message: String }
@@ -163,7 +146,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     /// The raw bytes of a tensor, valid while this object lives.
     public func rawBytes(_ info: TensorInfo) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: mapping! + dataStart + info.byteRange.lowerBound, count: info.byteRange.count)
+        UnsafeRawBufferPointer(start: mapped.bytes.baseAddress! + dataStart + info.byteRange.lowerBound, count: info.byteRange.count)
     }
 
     /// Converts tensor `name` (F32, F16, BF16 or F64) to Float32 into `destination`, which must

@@ -18,7 +18,7 @@ struct DemoFactorFit {
     }
 
     func fitIfNeeded(model modelURL: URL, data: URL, out: URL) throws {
-        let loaded = try LoadedModel(directory: modelURL)
+        let loaded = try LoadedModel(url: modelURL)
         let h = loaded.model.hyperparameters
         let options = FactorManifest.Options(
             modules: .all, attentionBlocks: .perHead, includeBias: false, maxSequences: nil, sequenceLength: h.maxPositions,

@@ -138,7 +138,7 @@ public struct DemoPipeline {
         }
         if !exists("finetuned/model.safetensors") {
             log(.stage("fine-tuning on questions about \(data.fineTuned.count) facts"))
-            let start = try LoadedModel(directory: url("pretrained"))
+            let start = try LoadedModel(url: url("pretrained"))
             var configuration = Trainer.Configuration()
             configuration.epochs = 40
             configuration.batchSize = 8
@@ -177,7 +177,7 @@ public struct DemoPipeline {
 
     /// Stage 6: the first held-out question the fine-tuned model answers correctly.
     func chooseQuestion(_ data: FactWorldPipeline) throws -> HeldOutQuestion {
-        let finetuned = try LoadedModel(directory: url("finetuned"))
+        let finetuned = try LoadedModel(url: url("finetuned"))
         let recalled = try data.heldOut.filter { f in
             let q = data.world.question(f)
             let answer = try finetuned.model.greedyContinuation(of: finetuned.tokenizer.encode(q.prompt), maxNewTokens: 8)

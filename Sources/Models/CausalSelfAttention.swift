@@ -120,9 +120,10 @@ struct CausalSelfAttention {
                     for h in 0..<keyValueHeadCount { rotary.rotate(k.head(h, row: rows.lowerBound + t), position: t) }
                 }
             }
+            let rowBlocks = blocks(T)
             for h in 0..<headCount {
                 let start = rows.lowerBound
-                for block in blocks(T) {
+                for block in rowBlocks {
                     probabilities(qkv, head: h, sequenceStart: start, block: block, into: scratch, statistics: statistics, tokens: N,
                                   saving: true)
                     Float.gemm(.none, .none, m: block.rows.count, n: headSize, k: block.keys.count, alpha: 1,
@@ -165,10 +166,11 @@ struct CausalSelfAttention {
                     dv.head(h, row: t).update(repeating: 0, count: headSize)
                 }
             }
+            let rowBlocks = blocks(T)
             for h in 0..<headCount {
                 let kv = h / group, start = rows.lowerBound
                 let dOut = outputGradient + start * outputWidth + h * headSize
-                for block in blocks(T) {
+                for block in rowBlocks {
                     let r = block.rows, keys = block.keys, width = keys.count
                     let p = scratch, dp = scratch + blockRows * T
                     probabilities(qkv, head: h, sequenceStart: start, block: block, into: p, statistics: statistics, tokens: N,

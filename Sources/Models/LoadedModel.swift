@@ -26,10 +26,6 @@ public struct LoadedModel {
         try self.init(url: URL(fileURLWithPath: path))
     }
 
-    public init(directory: URL) throws {
-        try self.init(url: directory)
-    }
-
     public init(url: URL) throws {
         self.url = url
         if Self.isGGUF(url) {

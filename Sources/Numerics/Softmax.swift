@@ -42,14 +42,7 @@ public enum Softmax {
         _ x: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>?
     ) -> (maximum: Float, partition: Float) {
         let maximum = vectorMax(x, count)
-        var total = Float8()
-        forEachChunk(count) { i, lanes in
-            var e = exp(loadLanes(x + i, lanes) - maximum)
-            if lanes < 8 { for j in lanes..<8 { e[j] = 0 } }
-            total += e
-            if let out { storeLanes(e, out + i, lanes) }
-        }
-        return (maximum, total.sum())
+        return (maximum, shiftedExponentials(x, count: count, into: out, maximum: maximum))
     }
 
     /// The same exponentials, exp(x − maximum), for a maximum already known (a recomputation
