@@ -9,6 +9,14 @@ public enum BLAS {
     /// Use one BLAS thread. On this machine two vCPUs behave like one core, and a second
     /// OpenBLAS thread only adds contention (../shared/NOTES-numerics.md).
     public static func useSingleThread() { openblas_set_num_threads(1) }
+
+    /// Use `count` BLAS threads for the products that follow (`--threads`). OpenBLAS splits a
+    /// product's output among its threads and never its inner sum, so results do not depend
+    /// on the count (a test checks this).
+    public static func setThreadCount(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
+
+    /// The BLAS threads in use.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
 }
 
 /// Whether a GEMM operand is used as stored or transposed.

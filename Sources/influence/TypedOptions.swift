@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoints
 import Curvature
 import Retrieval
 import Tracing
@@ -16,3 +17,13 @@ extension Damping: ExpressibleByArgument {
 extension DampingScope: ExpressibleByArgument {}
 extension Retriever: ExpressibleByArgument {}
 extension EmbedderChoice: ExpressibleByArgument {}
+
+extension ShardSpec: ExpressibleByArgument {
+    /// `I/N` (0-based, such as 0/4) or `auto` (Slurm job array or Kubernetes Indexed Job).
+    public init?(argument: String) { try? self.init(argument) }
+}
+
+extension MemorySize: ExpressibleByArgument {
+    /// `16GB`, `512MB`, `1.5GiB` or bytes.
+    public init?(argument: String) { try? self.init(argument) }
+}
