@@ -9,6 +9,8 @@ public struct SafeTensorsWriter {
         let dtype: DType
         let shape: [Int]
         let bytes: Data
+        /// The data size; `bytes` is empty for a tensor only declared (`SafeTensorsSlotFile`).
+        let byteCount: Int
     }
 
     private var pending: [Pending] = []
@@ -23,7 +25,14 @@ public struct SafeTensorsWriter {
         precondition(!names.contains(name), "tensor \(name) added twice")
         precondition(shape.reduce(1, *) * dtype.byteSize == bytes.count, "shape \(shape) does not match the data of \(name)")
         names.insert(name)
-        pending.append(Pending(name: name, dtype: dtype, shape: shape, bytes: bytes))
+        pending.append(Pending(name: name, dtype: dtype, shape: shape, bytes: bytes, byteCount: bytes.count))
+    }
+
+    /// Lists a tensor in the header without its data (the slot file writes the data itself).
+    mutating func declare(_ name: String, _ dtype: DType, _ shape: [Int], byteCount: Int) {
+        precondition(!names.contains(name), "tensor \(name) added twice")
+        names.insert(name)
+        pending.append(Pending(name: name, dtype: dtype, shape: shape, bytes: Data(), byteCount: byteCount))
     }
 
     public mutating func add(_ name: String, shape: [Int], floats: UnsafeBufferPointer<Float>) {
@@ -64,8 +73,8 @@ public struct SafeTensorsWriter {
         var offset = 0
         for tensor in pending {
             let shape = tensor.shape.map(String.init).joined(separator: ",")
-            fields.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.bytes.count)]}")
-            offset += tensor.bytes.count
+            fields.append("\(jsonString(tensor.name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + tensor.byteCount)]}")
+            offset += tensor.byteCount
         }
         var text = Data("{\(fields.joined(separator: ","))}".utf8)
         while text.count % 8 != 0 { text.append(0x20) }

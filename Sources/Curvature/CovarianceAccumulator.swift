@@ -4,13 +4,14 @@ import Numerics
 /// EK-FAC pass 1 (DESIGN §4): sums, over the curvature rows (`curvatureRows`), of a aᵀ for every tracked
 /// module and of g gᵀ for every block, in Float64. Each batch's products are formed with
 /// `ssyrk` (half the work of a GEMM) and added to the Float64 sums, so precision is lost only
-/// within one batch.
+/// within one batch. The sums are symmetric, so only their upper triangles are kept, packed
+/// (`PackedUpperTriangle`): half the memory of the full squares.
 public final class CovarianceAccumulator: LinearModuleTapObserver {
     public let layouts: [ModuleLayout]
     private let router: ModuleRouter
-    /// Per module, the upper triangle of Σ a aᵀ (inputSize × inputSize, row-major).
+    /// Per module, the packed upper triangle of Σ a aᵀ (inputSize × inputSize).
     public private(set) var inputSums: [[Double]]
-    /// Per module and block, the upper triangle of Σ g gᵀ (size × size).
+    /// Per module and block, the packed upper triangle of Σ g gᵀ (size × size).
     public private(set) var outputSums: [[[Double]]]
     /// Curvature rows so far.
     public private(set) var tokenCount = 0
@@ -24,8 +25,8 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
     public init(layouts: [ModuleLayout]) {
         self.layouts = layouts
         router = ModuleRouter(layouts)
-        inputSums = layouts.map { [Double](repeating: 0, count: $0.inputSize * $0.inputSize) }
-        outputSums = layouts.map { layout in layout.blocks.map { [Double](repeating: 0, count: $0.size * $0.size) } }
+        inputSums = layouts.map { [Double](repeating: 0, count: PackedUpperTriangle.count($0.inputSize)) }
+        outputSums = layouts.map { layout in layout.blocks.map { [Double](repeating: 0, count: PackedUpperTriangle.count($0.size)) } }
     }
 
     /// Restores sums saved by an earlier run (for resuming).
@@ -63,20 +64,35 @@ public final class CovarianceAccumulator: LinearModuleTapObserver {
     }
 
     private func addUpperTriangle(_ source: UnsafePointer<Float>, into sums: inout [Double], size: Int) {
-        sums.withUnsafeMutableBufferPointer { out in
-            for i in 0..<size {
-                for j in i..<size { out[i * size + j] += Double(source[i * size + j]) }
+        sums.withUnsafeMutableBufferPointer { PackedUpperTriangle.accumulate(source, into: $0.baseAddress!, size: size) }
+    }
+
+    /// The eigenbasis of module m's averaged covariances (one matrix at a time, no copies of the others).
+    public func eigenbasis(ofModule m: Int) throws -> ModuleEigenbasis {
+        try inputSums[m].withUnsafeBufferPointer { input in
+            try withPointers(outputSums[m]) { outputs in
+                try ModuleEigenbasis(layout: layouts[m], packedInputSum: input.baseAddress!, packedOutputSums: outputs, tokens: tokenCount)
             }
         }
     }
 
-    /// The averaged, symmetric covariance matrices: A per module, S per block.
+    /// The averaged, symmetric covariance matrices as full squares: A per module, S per block
+    /// (for tests and small models).
     public func covariances() -> (inputs: [Matrix<Double>], outputs: [[Matrix<Double>]]) {
         let scale = 1 / Double(max(tokenCount, 1))
         func symmetric(_ upper: [Double], _ n: Int) -> Matrix<Double> {
-            Matrix<Double>(rows: n, cols: n) { i, j in (i <= j ? upper[i * n + j] : upper[j * n + i]) * scale }
+            upper.withUnsafeBufferPointer { p in Matrix<Double>(rows: n, cols: n) { i, j in PackedUpperTriangle.element(p.baseAddress!, i, j, size: n) * scale } }
         }
         return (zip(layouts, inputSums).map { symmetric($1, $0.inputSize) },
                 zip(layouts, outputSums).map { layout, blocks in zip(layout.blocks, blocks).map { symmetric($1, $0.size) } })
     }
+}
+
+/// Runs `body` with stable pointers to each array's storage.
+func withPointers<R>(_ arrays: [[Double]], _ body: ([UnsafePointer<Double>]) throws -> R) rethrows -> R {
+    func step(_ i: Int, _ collected: [UnsafePointer<Double>]) throws -> R {
+        if i == arrays.count { return try body(collected) }
+        return try arrays[i].withUnsafeBufferPointer { try step(i + 1, collected + [$0.baseAddress!]) }
+    }
+    return try step(0, [])
 }

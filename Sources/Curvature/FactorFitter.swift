@@ -31,20 +31,21 @@ public final class FactorFitter {
         scratch = FloatBuffer(capacity: model.hyperparameters.outputWidth)
     }
 
-    /// Forward, sampled labels, backward into `observer` for every batch. Each sequence's
-    /// labels come from its own random stream (seeded by pass and example index), so that the
-    /// result does not depend on how examples are grouped into batches.
-    /// The pass starts at example `first` (a batch boundary of an earlier run when resuming);
-    /// `afterBatch` gets the index of the next example after every batch.
+    /// Forward, sampled labels, backward into `observer` for every batch of `range` (a batch
+    /// boundary: shards are whole batches). Each sequence's labels come from its own random
+    /// stream (seeded by pass and example index), so that the result does not depend on how
+    /// examples are grouped into batches or shards. The pass starts at example `first` (a batch
+    /// boundary of an earlier run when resuming); `afterBatch` gets the next example's index.
     private func run(
-        _ examples: [TokenizedExample], pass: Int, from first: Int, begin: (TokenBatch, LossTargets) -> Void,
+        _ examples: [TokenizedExample], range: Range<Int>, pass: Int, from first: Int, begin: (TokenBatch, LossTargets) -> Void,
         observer: LinearModuleTapObserver, progress: (Progress) -> Void, afterBatch: (Int) throws -> Void
     ) throws {
-        let total = examples.reduce(0) { $0 + $1.tokens.count }
-        var done = examples.prefix(first).reduce(0) { $0 + $1.tokens.count }
+        let total = examples[range].reduce(0) { $0 + $1.tokens.count }
+        let start = max(first, range.lowerBound)
+        var done = examples[range.lowerBound..<start].reduce(0) { $0 + $1.tokens.count }
         let V = model.hyperparameters.outputWidth
-        for start in stride(from: first, to: examples.count, by: batchSize) {
-            let slice = Array(examples[start..<min(start + batchSize, examples.count)])
+        for start in stride(from: start, to: range.upperBound, by: batchSize) {
+            let slice = Array(examples[start..<min(start + batchSize, range.upperBound)])
             let batch = TokenBatch(examples: slice)
             try model.validate(batch)
             model.forward(batch, activations)
@@ -65,6 +66,29 @@ public final class FactorFitter {
         }
     }
 
+    /// Pass 1 into `accumulator` (which may cover only some modules: a module group) over
+    /// the examples of `range`, from example `first` on (resuming); `checkpoint` gets the sums
+    /// and the next example after every batch.
+    public func accumulateCovariances(
+        _ examples: [TokenizedExample], range: Range<Int>? = nil, into accumulator: CovarianceAccumulator, from first: Int = 0,
+        progress: (Progress) -> Void = { _ in }, checkpoint: (CovarianceAccumulator, Int) throws -> Void = { _, _ in }
+    ) throws {
+        try run(examples, range: range ?? examples.indices, pass: 1, from: first, begin: { batch, targets in
+            accumulator.begin(countedRows: self.model.covarianceRows(batch, targets: targets),
+                              sequences: self.model.countedSequences(batch, targets: targets).count)
+        }, observer: accumulator, progress: progress, afterBatch: { try checkpoint(accumulator, $0) })
+    }
+
+    /// Pass 2 into `accumulator` (possibly a module group) over the examples of `range`.
+    public func accumulateCorrections(
+        _ examples: [TokenizedExample], range: Range<Int>? = nil, into accumulator: EigenvalueCorrectionAccumulator, from first: Int = 0,
+        progress: (Progress) -> Void = { _ in }, checkpoint: (EigenvalueCorrectionAccumulator, Int) throws -> Void = { _, _ in }
+    ) throws {
+        try run(examples, range: range ?? examples.indices, pass: 2, from: first, begin: { batch, targets in
+            accumulator.begin(sequenceRows: self.model.curvatureRows(batch, targets: targets))
+        }, observer: accumulator, progress: progress, afterBatch: { try checkpoint(accumulator, $0) })
+    }
+
     /// Pass 1: sums of a aᵀ and g gᵀ. `resuming` continues saved sums at their next example;
     /// `checkpoint` gets the sums and the next example after every batch (to save them).
     public func accumulateCovariances(
@@ -72,19 +96,15 @@ public final class FactorFitter {
         progress: (Progress) -> Void = { _ in }, checkpoint: (CovarianceAccumulator, Int) throws -> Void = { _, _ in }
     ) throws -> CovarianceAccumulator {
         let accumulator = resuming?.0 ?? CovarianceAccumulator(layouts: layouts)
-        try run(examples, pass: 1, from: resuming?.nextSequence ?? 0, begin: { batch, targets in
-            accumulator.begin(countedRows: self.model.covarianceRows(batch, targets: targets),
-                              sequences: self.model.countedSequences(batch, targets: targets).count)
-        }, observer: accumulator, progress: progress, afterBatch: { try checkpoint(accumulator, $0) })
+        try accumulateCovariances(examples, into: accumulator, from: resuming?.nextSequence ?? 0, progress: progress, checkpoint: checkpoint)
         return accumulator
     }
 
     /// Eigendecomposition of the averaged covariances; `progress` gets each finished module's index.
     public static func eigenbases(_ covariances: CovarianceAccumulator, progress: (Int) -> Void = { _ in }) throws -> [ModuleEigenbasis] {
-        let (inputs, outputs) = covariances.covariances()
-        return try covariances.layouts.indices.map { m in
+        try covariances.layouts.indices.map { m in
             defer { progress(m) }
-            return try ModuleEigenbasis(layout: covariances.layouts[m], inputCovariance: inputs[m], outputCovariances: outputs[m])
+            return try covariances.eigenbasis(ofModule: m)
         }
     }
 
@@ -96,9 +116,7 @@ public final class FactorFitter {
         checkpoint: (EigenvalueCorrectionAccumulator, Int) throws -> Void = { _, _ in }
     ) throws -> EKFACFactors {
         let accumulator = resuming?.0 ?? EigenvalueCorrectionAccumulator(eigenbases: eigenbases)
-        try run(examples, pass: 2, from: resuming?.nextSequence ?? 0, begin: { batch, targets in
-            accumulator.begin(sequenceRows: self.model.curvatureRows(batch, targets: targets))
-        }, observer: accumulator, progress: progress, afterBatch: { try checkpoint(accumulator, $0) })
+        try accumulateCorrections(examples, into: accumulator, from: resuming?.nextSequence ?? 0, progress: progress, checkpoint: checkpoint)
         let scale = 1 / Double(max(accumulator.sequenceCount, 1))
         return EKFACFactors(
             eigenbases: eigenbases, correctedEigenvalues: accumulator.sums.map { $0.map { $0.map { Float($0 * scale) } } },

@@ -9,14 +9,21 @@ import Numerics
 ///                             completed passes, tool version, and the XXH64 of each file below
 ///                             (`files`), checked when the file is read, so that a file from
 ///                             another fit is refused rather than mixed in
-///     covariances.safetensors pass 1: Σ a aᵀ per module and Σ g gᵀ per block (F64, upper
-///                             triangles), so that an interrupted fit resumes after pass 1
-///     factors.safetensors     Q_A, Λ_A per module; Q_S, Λ_S and Λ per block
+///     covariances.safetensors pass 1: Σ a aᵀ per module and Σ g gᵀ per block (F64, packed
+///                             upper triangles, `PackedUpperTriangle`), kept so that a fit
+///                             resumes after pass 1 and shards can be merged
+///     eigenbasis.safetensors  Q_A, Λ_A per module; Q_S, Λ_S per block (written module by
+///                             module as the eigendecompositions finish)
+///     lambda.safetensors      Λ per block (F32), the corrected eigenvalues of pass 2
+///     lambda-sums.safetensors a pass-2 shard's Σₙ (Q_Sᵀ Gₙ Q_A)² per block (F64), for merging
 ///     pass1.checkpoint.safetensors, pass2.checkpoint.safetensors
 ///                             a pass's Float64 sums so far, while it runs (FactorCheckpoint)
+///     *.partial               a file being filled tensor by tensor (SafeTensorsSlotFile)
 ///
-/// Tensor names: `<module>.A.eigenvectors`, `<module>.A.eigenvalues`,
-/// `<module>.<block>.S.eigenvectors`, `<module>.<block>.S.eigenvalues`, `<module>.<block>.lambda`.
+/// Tensor names: `<module>.A.sum`, `<module>.<block>.S.sum`, `<module>.A.eigenvectors`,
+/// `<module>.A.eigenvalues`, `<module>.<block>.S.eigenvectors`, `<module>.<block>.S.eigenvalues`,
+/// `<module>.<block>.lambda`, `<module>.<block>.lambda.sum`. Scoring maps the files and reads
+/// each module's tensors in place as it needs them.
 public struct FactorManifest: Codable, Sendable, Equatable {
     public struct Options: Codable, Sendable, Equatable {
         public var modules: ModuleSelection
@@ -64,6 +71,18 @@ public struct FactorManifest: Codable, Sendable, Equatable {
     /// File name → `FileDigest` of the files written so far; nil in manifests written before
     /// digests were recorded.
     public var files: [String: String]?
+    /// A shard's place (`fit --shard I/N`); nil for a whole fit or merged shards.
+    public var shard: ShardSpec?
+    /// How many shards `merge-factors` combined into these factors; nil if fitted in one process.
+    public var mergedShards: Int?
+    /// A pass-2 shard: the digest of the merged eigenbasis its Λ sums are in.
+    public var eigenbasisDigest: String?
+    /// Merged factors: the digests of the shards' files they were merged from, in shard order
+    /// (covariances, then Λ sums), so that merging again checks it has the same shards.
+    public var mergedFrom: [String]?
+    /// Within the stage running (pass 1, the eigendecompositions, pass 2): how many leading
+    /// modules are done and written, so that a resumed fit continues after them.
+    public var modulesDone: Int?
 
     public init(toolVersion: String, modelType: String, modelPath: String, modelFingerprint: String, options: Options,
                 passesCompleted: Int, covarianceTokens: Int, covarianceSequences: Int, correctionSequences: Int,
@@ -85,14 +104,24 @@ public struct FactorManifest: Codable, Sendable, Equatable {
         case tool, toolVersion = "tool_version", modelType = "model_type", modelPath = "model_path"
         case modelFingerprint = "model_fingerprint", options, passesCompleted = "passes_completed"
         case covarianceTokens = "covariance_tokens", covarianceSequences = "covariance_sequences"
-        case correctionSequences = "correction_sequences", modules, files
+        case correctionSequences = "correction_sequences", modules, files, shard
+        case mergedShards = "merged_shards", eigenbasisDigest = "eigenbasis_digest", modulesDone = "modules_done"
+        case mergedFrom = "merged_from"
     }
+
+    /// Whether the eigendecompositions are finished and written.
+    public var hasEigenbasis: Bool { files?[FactorStore.eigenbasisName] != nil }
 }
 
 public enum FactorStore {
+    static let covariancesName = "covariances.safetensors", eigenbasisName = "eigenbasis.safetensors"
+    static let lambdaName = "lambda.safetensors", lambdaSumsName = "lambda-sums.safetensors"
+
     public static func manifestURL(_ directory: URL) -> URL { directory.appendingPathComponent("factors.json") }
-    public static func covariancesURL(_ directory: URL) -> URL { directory.appendingPathComponent("covariances.safetensors") }
-    public static func factorsURL(_ directory: URL) -> URL { directory.appendingPathComponent("factors.safetensors") }
+    public static func covariancesURL(_ directory: URL) -> URL { directory.appendingPathComponent(covariancesName) }
+    public static func eigenbasisURL(_ directory: URL) -> URL { directory.appendingPathComponent(eigenbasisName) }
+    public static func lambdaURL(_ directory: URL) -> URL { directory.appendingPathComponent(lambdaName) }
+    public static func lambdaSumsURL(_ directory: URL) -> URL { directory.appendingPathComponent(lambdaSumsName) }
 
     public static func readManifest(_ directory: URL) throws -> FactorManifest {
         let url = manifestURL(directory)
@@ -112,71 +141,101 @@ public enum FactorStore {
         try AtomicFile.write(try encoder.encode(manifest), to: manifestURL(directory))
     }
 
-    // MARK: Pass 1
-
-    /// Writes pass 1's sums and records the file's digest in `manifest` (written after it).
-    public static func writeCovariances(_ accumulator: CovarianceAccumulator, to directory: URL, recordingIn manifest: inout FactorManifest) throws {
-        let url = covariancesURL(directory)
-        try writeSums(accumulator, to: url)
+    /// Records a finished file's digest in `manifest` (written after it).
+    static func record(_ url: URL, in manifest: inout FactorManifest) throws {
         manifest.files = (manifest.files ?? [:]).merging([url.lastPathComponent: try FileDigest.of(url)]) { $1 }
     }
 
-    static func writeSums(_ accumulator: CovarianceAccumulator, to url: URL, metadata: [String: String] = [:]) throws {
-        var writer = SafeTensorsWriter(metadata: metadata.merging([
-            "tokens": String(accumulator.tokenCount), "sequences": String(accumulator.sequenceCount),
-        ]) { $1 })
+    // MARK: Tensor lists
+
+    static func covarianceSlots(_ layouts: [ModuleLayout]) -> [SafeTensorsSlotFile.Slot] {
+        layouts.flatMap { layout in
+            [SafeTensorsSlotFile.Slot(name: "\(layout.name).A.sum", dtype: .f64, shape: [PackedUpperTriangle.count(layout.inputSize)])]
+                + layout.blocks.map {
+                    SafeTensorsSlotFile.Slot(name: "\(layout.name).\($0.name).S.sum", dtype: .f64, shape: [PackedUpperTriangle.count($0.size)])
+                }
+        }
+    }
+
+    static func eigenbasisSlots(_ layouts: [ModuleLayout]) -> [SafeTensorsSlotFile.Slot] {
+        layouts.flatMap { layout in
+            let w = layout.inputSize
+            return [SafeTensorsSlotFile.Slot(name: "\(layout.name).A.eigenvectors", dtype: .f32, shape: [w, w]),
+                    SafeTensorsSlotFile.Slot(name: "\(layout.name).A.eigenvalues", dtype: .f64, shape: [w])]
+                + layout.blocks.flatMap { block in
+                    [SafeTensorsSlotFile.Slot(name: "\(layout.name).\(block.name).S.eigenvectors", dtype: .f32, shape: [block.size, block.size]),
+                     SafeTensorsSlotFile.Slot(name: "\(layout.name).\(block.name).S.eigenvalues", dtype: .f64, shape: [block.size])]
+                }
+        }
+    }
+
+    /// Λ per block: F32 averages (`lambda.safetensors`) or a shard's F64 sums (`lambda-sums`).
+    static func lambdaSlots(_ layouts: [ModuleLayout], sums: Bool) -> [SafeTensorsSlotFile.Slot] {
+        layouts.flatMap { layout in
+            layout.blocks.map {
+                SafeTensorsSlotFile.Slot(name: "\(layout.name).\($0.name).lambda" + (sums ? ".sum" : ""), dtype: sums ? .f64 : .f32,
+                                         shape: [$0.size, layout.inputSize])
+            }
+        }
+    }
+
+    // MARK: Writing, module by module
+
+    /// Writes the sums of the modules `accumulator` covers into pass 1's file.
+    static func write(_ accumulator: CovarianceAccumulator, into file: SafeTensorsSlotFile) throws {
         for (m, layout) in accumulator.layouts.enumerated() {
-            writer.add("\(layout.name).A.sum", shape: [layout.inputSize, layout.inputSize], doubles: accumulator.inputSums[m])
+            try file.write("\(layout.name).A.sum", doubles: accumulator.inputSums[m])
             for (b, block) in layout.blocks.enumerated() {
-                writer.add("\(layout.name).\(block.name).S.sum", shape: [block.size, block.size], doubles: accumulator.outputSums[m][b])
+                try file.write("\(layout.name).\(block.name).S.sum", doubles: accumulator.outputSums[m][b])
             }
         }
-        try writer.write(to: url)
     }
 
-    /// Reads pass 1's sums, checked against the digest `manifest` records for them.
-    public static func readCovariances(layouts: [ModuleLayout], manifest: FactorManifest, from directory: URL) throws -> CovarianceAccumulator {
-        let url = covariancesURL(directory)
-        try verify(url, against: manifest, in: directory)
-        return try readSums(layouts: layouts, from: SafeTensorsFile(url: url))
-    }
-
-    static func readSums(layouts: [ModuleLayout], from file: SafeTensorsFile) throws -> CovarianceAccumulator {
-        let url = file.url
-        guard let tokens = file.metadata["tokens"].flatMap(Int.init), let sequences = file.metadata["sequences"].flatMap(Int.init) else {
-            throw CheckpointError(url, "lacks token and sequence counts")
+    static func write(_ basis: ModuleEigenbasis, into file: SafeTensorsSlotFile) throws {
+        let name = basis.layout.name
+        try file.write("\(name).A.eigenvectors", floats: UnsafeBufferPointer(basis.inputEigenvectors.buffer))
+        try file.write("\(name).A.eigenvalues", doubles: basis.inputEigenvalues)
+        for (b, block) in basis.layout.blocks.enumerated() {
+            try file.write("\(name).\(block.name).S.eigenvectors", floats: UnsafeBufferPointer(basis.outputEigenvectors[b].buffer))
+            try file.write("\(name).\(block.name).S.eigenvalues", doubles: basis.outputEigenvalues[b])
         }
-        let inputs = try layouts.map { try squareSum(file, "\($0.name).A.sum", $0.inputSize) }
-        let outputs = try layouts.map { layout in try layout.blocks.map { try squareSum(file, "\(layout.name).\($0.name).S.sum", $0.size) } }
-        return CovarianceAccumulator(layouts: layouts, inputSums: inputs, outputSums: outputs, tokenCount: tokens, sequenceCount: sequences)
     }
 
-    private static func squareSum(_ file: SafeTensorsFile, _ tensor: String, _ n: Int) throws -> [Double] {
-        let values = try file.doubles(tensor)
-        guard values.count == n * n else { throw CheckpointError(file.url, "tensor \(tensor) has \(values.count) values, expected \(n)²") }
-        return values
-    }
-
-    // MARK: Factors
-
-    /// Writes the factors and records the file's digest in `manifest` (written after it).
-    public static func writeFactors(_ factors: EKFACFactors, to directory: URL, recordingIn manifest: inout FactorManifest) throws {
-        var writer = SafeTensorsWriter()
-        for (m, basis) in factors.eigenbases.enumerated() {
-            let name = basis.layout.name, w = basis.layout.inputSize
-            writer.add("\(name).A.eigenvectors", shape: [w, w], floats: basis.inputEigenvectors.values)
-            writer.add("\(name).A.eigenvalues", shape: [w], doubles: basis.inputEigenvalues)
+    /// Writes pass 2's Λ of the modules `accumulator` covers: averages over `sequences` (F32)
+    /// or, for a shard, the raw F64 sums.
+    static func write(_ accumulator: EigenvalueCorrectionAccumulator, into file: SafeTensorsSlotFile, sums: Bool) throws {
+        let scale = 1 / Double(max(accumulator.sequenceCount, 1))
+        for (m, basis) in accumulator.eigenbases.enumerated() {
             for (b, block) in basis.layout.blocks.enumerated() {
-                let prefix = "\(name).\(block.name)"
-                writer.add("\(prefix).S.eigenvectors", shape: [block.size, block.size], floats: basis.outputEigenvectors[b].values)
-                writer.add("\(prefix).S.eigenvalues", shape: [block.size], doubles: basis.outputEigenvalues[b])
-                writer.add("\(prefix).lambda", shape: [block.size, w], floats: factors.correctedEigenvalues[m][b])
+                let name = "\(basis.layout.name).\(block.name).lambda"
+                if sums {
+                    try file.write(name + ".sum", doubles: accumulator.sums[m][b])
+                } else {
+                    try file.write(name, floats: accumulator.sums[m][b].map { Float($0 * scale) })
+                }
             }
         }
-        let url = factorsURL(directory)
-        try writer.write(to: url)
-        manifest.files = (manifest.files ?? [:]).merging([url.lastPathComponent: try FileDigest.of(url)]) { $1 }
     }
+
+    /// Writes factors held in memory (a small fit, tests) as a finished factors directory's
+    /// eigenbasis and Λ files, recording their digests in `manifest` (written after them).
+    public static func writeFactors(_ factors: EKFACFactors, to directory: URL, recordingIn manifest: inout FactorManifest) throws {
+        let layouts = factors.layouts
+        let eigen = try SafeTensorsSlotFile(url: eigenbasisURL(directory), slots: eigenbasisSlots(layouts))
+        for basis in factors.eigenbases { try write(basis, into: eigen) }
+        try eigen.finish()
+        try record(eigen.url, in: &manifest)
+        let lambda = try SafeTensorsSlotFile(url: lambdaURL(directory), slots: lambdaSlots(layouts, sums: false))
+        for (basis, blocks) in zip(factors.eigenbases, factors.lambdas) {
+            for (block, values) in zip(basis.layout.blocks, blocks) {
+                try lambda.write("\(basis.layout.name).\(block.name).lambda", floats: UnsafeBufferPointer(values.buffer))
+            }
+        }
+        try lambda.finish()
+        try record(lambda.url, in: &manifest)
+    }
+
+    // MARK: Reading
 
     /// Checks that `url` is the file `manifest` was written with: a file copied in from another
     /// fit, or left by an interrupted or concurrent one, is refused. Manifests without digests
@@ -186,6 +245,9 @@ public enum FactorStore {
             throw CheckpointError(manifestURL(directory), "written by an older version without file digests; fit again with `influence fit --force`")
         }
         guard let expected = files[url.lastPathComponent] else {
+            if files["factors.safetensors"] != nil {
+                throw CheckpointError(manifestURL(directory), "written by an older version (one factors.safetensors); fit again with `influence fit --force`")
+            }
             throw CheckpointError(manifestURL(directory), "records no digest of \(url.lastPathComponent)")
         }
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError(url, "file not found") }
@@ -194,58 +256,125 @@ public enum FactorStore {
         }
     }
 
-    /// Loads the factors of a finished fit, restricted to the modules `selection` picks.
+    /// Opens a finished file of `directory`, checked against its digest.
+    static func open(_ url: URL, manifest: FactorManifest, directory: URL) throws -> SafeTensorsFile {
+        try verify(url, against: manifest, in: directory)
+        return try SafeTensorsFile(url: url)
+    }
+
+    /// A square F32 tensor of side n, in place.
+    static func squareView(_ file: SafeTensorsFile, _ tensor: String, _ n: Int) throws -> Matrix<Float> {
+        let info = try file.require(tensor)
+        guard info.shape == [n, n] else { throw CheckpointError(file.url, "tensor \(tensor) has shape \(info.shape), expected [\(n), \(n)]") }
+        return Matrix(rows: n, cols: n, borrowing: try file.mappedFloats(tensor).baseAddress!, owner: file)
+    }
+
+    static func vector(_ file: SafeTensorsFile, _ tensor: String, _ n: Int) throws -> [Double] {
+        let values = try file.doubles(tensor)
+        guard values.count == n, values.allSatisfy(\.isFinite) else {
+            throw CheckpointError(file.url, "tensor \(tensor) has \(values.count) values (expected \(n)) or non-finite ones")
+        }
+        return values
+    }
+
+    /// The eigenbases of `layouts` in `file`, in place.
+    static func eigenbases(_ layouts: [ModuleLayout], in file: SafeTensorsFile) throws -> [ModuleEigenbasis] {
+        try layouts.map { layout in
+            let name = layout.name, w = layout.inputSize
+            return ModuleEigenbasis(
+                layout: layout, inputEigenvectors: try squareView(file, "\(name).A.eigenvectors", w),
+                inputEigenvalues: try vector(file, "\(name).A.eigenvalues", w),
+                outputEigenvectors: try layout.blocks.map { try squareView(file, "\(name).\($0.name).S.eigenvectors", $0.size) },
+                outputEigenvalues: try layout.blocks.map { try vector(file, "\(name).\($0.name).S.eigenvalues", $0.size) })
+        }
+    }
+
+    /// The names of module `layout`'s tensors in the eigenbasis and Λ files.
+    static func eigenbasisTensors(_ layout: ModuleLayout) -> [String] {
+        ["\(layout.name).A.eigenvectors"] + layout.blocks.map { "\(layout.name).\($0.name).S.eigenvectors" }
+    }
+
+    static func lambdaTensors(_ layout: ModuleLayout) -> [String] {
+        layout.blocks.map { "\(layout.name).\($0.name).lambda" }
+    }
+
+    /// The merged or fitted eigenbasis of a directory whose eigendecompositions are done, for
+    /// pass 2 (its own or a shard's, `fit --eigenbasis`).
+    public static func readEigenbases(_ directory: URL, layouts: [ModuleLayout]) throws -> (FactorManifest, [ModuleEigenbasis], SafeTensorsFile) {
+        let manifest = try readManifest(directory)
+        guard manifest.hasEigenbasis else {
+            throw CheckpointError(manifestURL(directory), "has no finished eigenbasis yet (run `influence merge-factors` on the pass-1 shards first)")
+        }
+        let file = try open(eigenbasisURL(directory), manifest: manifest, directory: directory)
+        return (manifest, try eigenbases(layouts, in: file), file)
+    }
+
+    /// Loads the factors of a finished fit, restricted to the modules `selection` picks. The
+    /// tensors are views into the mapped files; Λ is checked (finite, non-negative) once, a
+    /// module at a time, and its pages released again.
     public static func readFactors(_ directory: URL, selection: ModuleSelection = .all) throws -> (FactorManifest, EKFACFactors) {
         let manifest = try readManifest(directory)
-        guard manifest.passesCompleted >= 2 else {
+        guard manifest.passesCompleted >= 2, manifest.shard == nil else {
+            if let shard = manifest.shard {
+                throw CheckpointError(manifestURL(directory), "holds shard \(shard) of a fit, not factors; combine the shards with `influence merge-factors`")
+            }
             throw CheckpointError(manifestURL(directory), "the fit is unfinished (\(manifest.passesCompleted) of 2 passes); run `influence fit` again to resume")
         }
-        let url = factorsURL(directory)
-        try verify(url, against: manifest, in: directory)
-        let file = try SafeTensorsFile(url: url)
-        var bases: [ModuleEigenbasis] = []
-        var lambdas: [[[Float]]] = []
-        for layout in manifest.modules where selection.includes(layout.module) {
-            guard isPlausible(layout) else {
-                throw CheckpointError(manifestURL(directory), "module \(layout.name) has an impossible layout (sizes or block rows)")
-            }
-            let name = layout.name, w = layout.inputSize
-            func matrix(_ tensor: String, _ n: Int) throws -> Matrix<Float> {
-                let info = try file.require(tensor)
-                guard info.shape == [n, n] else { throw CheckpointError(url, "tensor \(tensor) has shape \(info.shape), expected [\(n), \(n)]") }
-                return Matrix(rows: n, cols: n, values: try file.floats(tensor))
-            }
-            func vector(_ tensor: String, _ n: Int) throws -> [Double] {
-                let values = try file.doubles(tensor)
-                guard values.count == n else { throw CheckpointError(url, "tensor \(tensor) has \(values.count) values, expected \(n)") }
-                return values
-            }
-            var qS: [Matrix<Float>] = [], lS: [[Double]] = [], moduleLambdas: [[Float]] = []
-            for block in layout.blocks {
-                let prefix = "\(name).\(block.name)"
-                qS.append(try matrix("\(prefix).S.eigenvectors", block.size))
-                lS.append(try vector("\(prefix).S.eigenvalues", block.size))
-                let lambda = try file.floats("\(prefix).lambda")
-                let (size, overflow) = block.size.multipliedReportingOverflow(by: w)
-                guard !overflow, lambda.count == size else { throw CheckpointError(url, "tensor \(prefix).lambda has the wrong size") }
-                guard lambda.allSatisfy({ $0.isFinite && $0 >= 0 }) else { throw CheckpointError(url, "tensor \(prefix).lambda has negative or non-finite values") }
-                moduleLambdas.append(lambda)
-            }
-            bases.append(ModuleEigenbasis(layout: layout, inputEigenvectors: try matrix("\(name).A.eigenvectors", w),
-                                          inputEigenvalues: try vector("\(name).A.eigenvalues", w),
-                                          outputEigenvectors: qS, outputEigenvalues: lS))
-            lambdas.append(moduleLambdas)
+        let layouts = manifest.modules.filter { selection.includes($0.module) }
+        for layout in layouts where !isPlausible(layout) {
+            throw CheckpointError(manifestURL(directory), "module \(layout.name) has an impossible layout (sizes or block rows)")
         }
-        if bases.isEmpty {
+        if layouts.isEmpty {
             throw CheckpointError(manifestURL(directory), "holds no \(selection.rawValue) modules (fitted with --modules \(manifest.options.modules.rawValue))")
         }
-        return (manifest, EKFACFactors(eigenbases: bases, correctedEigenvalues: lambdas, covarianceTokenCount: manifest.covarianceTokens,
-                                       covarianceSequenceCount: manifest.covarianceSequences, correctionSequenceCount: manifest.correctionSequences))
+        let eigen = try open(eigenbasisURL(directory), manifest: manifest, directory: directory)
+        let lambdaFile = try open(lambdaURL(directory), manifest: manifest, directory: directory)
+        let bases = try eigenbases(layouts, in: eigen)
+        let lambdas = try layouts.map { layout in
+            try layout.blocks.map { block -> Matrix<Float> in
+                let tensor = "\(layout.name).\(block.name).lambda"
+                let info = try lambdaFile.require(tensor)
+                guard info.shape == [block.size, layout.inputSize] else {
+                    throw CheckpointError(lambdaFile.url, "tensor \(tensor) has shape \(info.shape), expected [\(block.size), \(layout.inputSize)]")
+                }
+                let values = try lambdaFile.mappedFloats(tensor)
+                guard values.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                    throw CheckpointError(lambdaFile.url, "tensor \(tensor) has negative or non-finite values")
+                }
+                lambdaFile.releasePages(tensor)
+                return Matrix(rows: block.size, cols: layout.inputSize, borrowing: values.baseAddress!, owner: lambdaFile)
+            }
+        }
+        let release: @Sendable (Int) -> Void = { m in
+            for tensor in eigenbasisTensors(layouts[m]) { eigen.releasePages(tensor) }
+            for tensor in lambdaTensors(layouts[m]) { lambdaFile.releasePages(tensor) }
+        }
+        return (manifest, EKFACFactors(eigenbases: bases, lambdas: lambdas, covarianceTokenCount: manifest.covarianceTokens,
+                                       covarianceSequenceCount: manifest.covarianceSequences,
+                                       correctionSequenceCount: manifest.correctionSequences, release: release))
+    }
+
+    /// Pass 1's packed sums of `layout` in a finished covariances file, in place.
+    static func sums(_ layout: ModuleLayout, in file: SafeTensorsFile) throws -> (input: UnsafeBufferPointer<Double>, outputs: [UnsafeBufferPointer<Double>]) {
+        func packed(_ tensor: String, _ n: Int) throws -> UnsafeBufferPointer<Double> {
+            let values = try file.mappedDoubles(tensor)
+            guard values.count == PackedUpperTriangle.count(n) else {
+                throw CheckpointError(file.url, "tensor \(tensor) has \(values.count) values, expected \(PackedUpperTriangle.count(n)) (a packed \(n)×\(n) triangle)")
+            }
+            return values
+        }
+        return (try packed("\(layout.name).A.sum", layout.inputSize),
+                try layout.blocks.map { try packed("\(layout.name).\($0.name).S.sum", $0.size) })
+    }
+
+    static func releaseSums(_ layout: ModuleLayout, in file: SafeTensorsFile) {
+        file.releasePages("\(layout.name).A.sum")
+        for block in layout.blocks { file.releasePages("\(layout.name).\(block.name).S.sum") }
     }
 
     /// Sizes a manifest can hold before arithmetic on them is safe: every block within the
     /// module's rows, no width beyond 2²⁴.
-    private static func isPlausible(_ layout: ModuleLayout) -> Bool {
+    static func isPlausible(_ layout: ModuleLayout) -> Bool {
         let limit = 1 << 24
         return (1...limit).contains(layout.module.inputSize) && (1...limit).contains(layout.module.outputSize) && !layout.blocks.isEmpty
             && layout.blocks.allSatisfy { $0.rows.lowerBound >= 0 && $0.rows.upperBound <= layout.module.outputSize && !$0.rows.isEmpty }

@@ -52,8 +52,7 @@ public final class EKFACPreconditioner: Preconditioner {
     public init(factors: EKFACFactors, damping: Damping, scope: DampingScope = .module) {
         self.factors = factors
         self.damping = damping
-        let eigenvalues = factors.correctedEigenvalues.map { $0.map { $0.map(Double.init) } }
-        basis = DampedEigenbasis(factors: factors, eigenvalues: eigenvalues, damping: damping, scope: scope)
+        basis = DampedEigenbasis(factors: factors, eigenvalues: .corrected, damping: damping, scope: scope)
     }
 
     public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) { basis.apply(module: m, to: gradient) }
@@ -71,14 +70,7 @@ public final class KFACPreconditioner: Preconditioner {
     public init(factors: EKFACFactors, damping: Damping, scope: DampingScope = .module) {
         self.factors = factors
         self.damping = damping
-        let scale = factors.tokensPerSequence
-        let eigenvalues = factors.eigenbases.map { basis in
-            basis.layout.blocks.indices.map { b in
-                // Round-off can leave tiny negative eigenvalues of a PSD matrix; clamp them.
-                basis.outputEigenvalues[b].flatMap { s in basis.inputEigenvalues.map { a in max(s, 0) * max(a, 0) * scale } }
-            }
-        }
-        basis = DampedEigenbasis(factors: factors, eigenvalues: eigenvalues, damping: damping, scope: scope)
+        basis = DampedEigenbasis(factors: factors, eigenvalues: .kronecker(scale: factors.tokensPerSequence), damping: damping, scope: scope)
     }
 
     public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) { basis.apply(module: m, to: gradient) }
@@ -86,41 +78,55 @@ public final class KFACPreconditioner: Preconditioner {
 
 /// What K-FAC and EK-FAC share: (G + λI)⁻¹ V ≈ Q_S [(Q_Sᵀ V Q_A) ⊘ (Λ + λ)] Q_Aᵀ block by block,
 /// given the eigenvalues Λ of each block in the Kronecker eigenbasis.
+///
+/// 1/(Λ + λ) is applied as it is needed rather than kept, so that the factors stay in their
+/// memory-mapped files: a module's pages are released when preconditioning moves to another
+/// module (queries are preconditioned module by module).
 final class DampedEigenbasis {
+    /// Where Λ comes from: EK-FAC's fitted Λ, or K-FAC's products Λ_S ⊗ Λ_A (token averages,
+    /// scaled to a sequence).
+    enum Eigenvalues { case corrected, kronecker(scale: Double) }
+
     let factors: EKFACFactors
-    /// Per module and block, 1 / (Λ + λ) (size × inputSize).
-    private let inverseEigenvalues: [[[Float]]]
+    let eigenvalues: Eigenvalues
     /// Per module and block, the λ used.
     let dampingValues: [[Double]]
     private let scratchA = FloatBuffer(), scratchB = FloatBuffer()
+    private var residentModule: Int?
 
-    /// `eigenvalues[m][b]`: block b of module m, size × inputSize. A relative damping is a
-    /// multiple of the mean eigenvalue over the module (`scope` .module) or the block.
-    init(factors: EKFACFactors, eigenvalues: [[[Double]]], damping: Damping, scope: DampingScope) {
+    /// A relative damping is a multiple of the mean eigenvalue over the module (`scope`
+    /// .module) or the block; negative round-off in an eigenvalue counts as 0.
+    init(factors: EKFACFactors, eigenvalues: Eigenvalues, damping: Damping, scope: DampingScope) {
         self.factors = factors
-        var inverses: [[[Float]]] = [], dampings: [[Double]] = []
-        for (m, basis) in factors.eigenbases.enumerated() {
-            let moduleMean = Self.mean(eigenvalues[m].flatMap { $0 })
-            var moduleInverses: [[Float]] = [], moduleDampings: [Double] = []
-            for (b, blockEigenvalues) in eigenvalues[m].enumerated() {
-                precondition(blockEigenvalues.count == basis.layout.blocks[b].size * basis.layout.inputSize)
-                let lambda = damping.relativeFactor.map { $0 * (scope == .module ? moduleMean : Self.mean(blockEigenvalues)) }
-                    ?? damping.absoluteValue!
-                moduleDampings.append(lambda)
-                moduleInverses.append(blockEigenvalues.map { Float(1 / (max($0, 0) + lambda)) })
-            }
-            inverses.append(moduleInverses)
-            dampings.append(moduleDampings)
+        self.eigenvalues = eigenvalues
+        dampingValues = factors.eigenbases.indices.map { m in
+            guard let factor = damping.relativeFactor else { return factors.eigenbases[m].layout.blocks.map { _ in damping.absoluteValue! } }
+            defer { factors.releasePages(module: m) }
+            let blockSums = factors.eigenbases[m].layout.blocks.indices.map { b in Self.sum(factors, eigenvalues, module: m, block: b) }
+            let counts = factors.eigenbases[m].layout.blocks.map { Double($0.size * factors.eigenbases[m].layout.inputSize) }
+            let moduleMean = blockSums.reduce(0, +) / max(counts.reduce(0, +), 1)
+            return zip(blockSums, counts).map { factor * (scope == .module ? moduleMean : $0 / max($1, 1)) }
         }
-        inverseEigenvalues = inverses
-        dampingValues = dampings
     }
 
-    private static func mean(_ values: [Double]) -> Double {
-        values.reduce(0, +) / Double(max(values.count, 1))
+    /// Σ max(Λ, 0) over one block, in Float64.
+    private static func sum(_ factors: EKFACFactors, _ eigenvalues: Eigenvalues, module m: Int, block b: Int) -> Double {
+        switch eigenvalues {
+        case .corrected:
+            let lambda = factors.lambdas[m][b]
+            var total = 0.0
+            for i in 0..<lambda.count { total += Double(max(lambda.storage[i], 0)) }
+            return total
+        case .kronecker(let scale):
+            let basis = factors.eigenbases[m]
+            let s = basis.outputEigenvalues[b].reduce(0) { $0 + max($1, 0) }, a = basis.inputEigenvalues.reduce(0) { $0 + max($1, 0) }
+            return s * a * scale
+        }
     }
 
     func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) {
+        if let resident = residentModule, resident != m { factors.releasePages(module: resident) }
+        residentModule = m
         let basis = factors.eigenbases[m]
         let width = basis.layout.inputSize
         let qA = basis.inputEigenvectors.storage
@@ -136,8 +142,18 @@ final class DampedEigenbasis {
             Float.gemm(.none, .none, m: d, n: width, k: width, alpha: 1, a: scratchA.pointer, lda: width, b: qA, ldb: width,
                        beta: 0, c: scratchB.pointer, ldc: width)
             // Divide by the damped eigenvalues.
-            inverseEigenvalues[m][b].withUnsafeBufferPointer { inverse in
-                for i in 0..<(d * width) { scratchB.pointer[i] *= inverse[i] }
+            let lambda = dampingValues[m][b], rotated = scratchB.pointer
+            switch eigenvalues {
+            case .corrected:
+                let values = factors.lambdas[m][b].storage
+                for i in 0..<(d * width) { rotated[i] *= Float(1 / (Double(max(values[i], 0)) + lambda)) }
+            case .kronecker(let scale):
+                for i in 0..<d {
+                    let s = max(basis.outputEigenvalues[b][i], 0)
+                    for j in 0..<width {
+                        rotated[i * width + j] *= Float(1 / (s * max(basis.inputEigenvalues[j], 0) * scale + lambda))
+                    }
+                }
             }
             // Rotate back: Q_S (·) Q_Aᵀ.
             Float.gemm(.none, .none, m: d, n: width, k: d, alpha: 1, a: qS, lda: d, b: scratchB.pointer, ldb: width,

@@ -16,6 +16,8 @@ public final class Matrix<Element: BLASScalar>: @unchecked Sendable {
 
     public var count: Int { rows * cols }
     public var shape: (rows: Int, cols: Int) { (rows, cols) }
+    /// Keeps borrowed storage alive (a memory-mapped file); nil when the matrix owns it.
+    private let owner: AnyObject?
 
     /// A zero matrix.
     public init(rows: Int, cols: Int) {
@@ -26,6 +28,17 @@ public final class Matrix<Element: BLASScalar>: @unchecked Sendable {
             byteCount: max(1, rows * cols) * MemoryLayout<Element>.stride, alignment: 64)
         storage = raw.bindMemory(to: Element.self, capacity: max(1, rows * cols))
         storage.initialize(repeating: 0, count: max(1, rows * cols))
+        owner = nil
+    }
+
+    /// A read-only view of storage that `owner` keeps alive (a tensor in a memory-mapped file):
+    /// no copy, and no page is read until used. Writing through it is not allowed.
+    public init(rows: Int, cols: Int, borrowing values: UnsafePointer<Element>, owner: AnyObject) {
+        precondition(rows >= 0 && cols >= 0, "matrix dimensions must be non-negative")
+        self.rows = rows
+        self.cols = cols
+        storage = UnsafeMutablePointer(mutating: values)
+        self.owner = owner
     }
 
     /// A matrix filled from row-major `values`.
@@ -43,7 +56,7 @@ public final class Matrix<Element: BLASScalar>: @unchecked Sendable {
         }
     }
 
-    deinit { UnsafeMutableRawPointer(storage).deallocate() }
+    deinit { if owner == nil { UnsafeMutableRawPointer(storage).deallocate() } }
 
     @inlinable
     public subscript(row: Int, col: Int) -> Element {

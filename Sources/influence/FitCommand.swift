@@ -15,7 +15,11 @@ struct Fit: ParsableCommand {
             A, S and Λ all use every row up to the last completion token, since attention carries the loss to the prompt). \
             Run the same command again to resume an interrupted fit: it continues from the last checkpoint \
             of the pass that was running (see --checkpoint-every) and gives the same factors. One fit at a \
-            time may write to an --out directory (a lock file, .lock).
+            time may write to an --out directory (a lock file, .lock). \
+            With --max-memory, each pass covers as many modules as fit in the budget and reads the data again for the rest. \
+            Scale-out: `fit --shard I/N` sums shard I's batches (pass 1); `merge-factors` combines the shards and \
+            eigendecomposes; `fit --shard I/N --eigenbasis MERGED` runs the shard's pass 2; `merge-factors` again finishes \
+            the factors (Recipes/slurm, Recipes/kubernetes).
             """)
 
     @Argument(help: "A model: a Hugging Face directory or a .gguf file.") var modelDirectory: String
@@ -30,14 +34,22 @@ struct Fit: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed of the sampled labels.") var seed: UInt64 = 0
     @Flag(help: "Discard factors already in --out and fit again.") var force = false
     @Option(parsing: .unconditional, help: "Save a pass's progress every this many sequences (default: every 5 minutes).") var checkpointEvery: Int?
+    @Option(help: "Stay within this much memory (such as 16GB): module groups per pass, more passes over the data when needed.")
+    var maxMemory: MemorySize?
+    @Option(help: "Fit only shard I of N (0-based, such as 0/4; auto: from a Slurm job array or Kubernetes Indexed Job).")
+    var shard: ShardSpec?
+    @Option(help: "A shard's pass 2: the directory `merge-factors` wrote from every shard's pass 1.") var eigenbasis: String?
+    @OptionGroup var parallel: ParallelOptions
     func validate() throws {
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
         try OptionCheck.positive(maxSequences, "--max-sequences")
         try OptionCheck.inRange(seqLen, "--seq-len", 2)
         try OptionCheck.positive(checkpointEvery, "--checkpoint-every")
+        if eigenbasis != nil && (shard ?? .whole).isWhole { throw ValidationError("--eigenbasis is for a shard's pass 2; give --shard I/N too") }
     }
 
     func run() throws {
+        parallel.apply()
         let loaded = try LoadedModel(path: modelDirectory)
         let sequenceLength = min(seqLen ?? loaded.context, loaded.context)
         var records = try JSONLines.read(DataRecord.self, path: data)
@@ -48,8 +60,11 @@ struct Fit: ParsableCommand {
         let options = FactorManifest.Options(
             modules: modules, attentionBlocks: attentionBlocks, includeBias: includeBias, maxSequences: maxSequences,
             sequenceLength: sequenceLength, batchSize: batchSize, seed: seed, data: data, dataFingerprint: FileDigest.fingerprint(ofPath: data))
-        let job = FactorFitJob(loaded: loaded, examples: tokenized.examples, options: options, directory: URL(fileURLWithPath: out),
+        var job = FactorFitJob(loaded: loaded, examples: tokenized.examples, options: options, directory: URL(fileURLWithPath: out),
                                force: force, checkpointEvery: checkpointEvery, toolVersion: ToolVersion.current)
+        job.maxMemory = maxMemory?.bytes
+        job.shard = shard ?? .whole
+        job.eigenbasis = eigenbasis.map { URL(fileURLWithPath: $0) }
         var bar: ProgressBar?
         var pass = 0
         try job.run(progress: { progress in

@@ -130,20 +130,20 @@ import Testing
         let factors = directory.appendingPathComponent("factors")
         let arguments = ["fit", Self.example, "--data", "\(Self.data)/train.jsonl", "--out", factors.path, "--seed", "3"]
         #expect(try Self.run(arguments).status == 0)
-        let complete = try Data(contentsOf: factors.appendingPathComponent("factors.safetensors"))
+        let complete = try Data(contentsOf: factors.appendingPathComponent("lambda.safetensors"))
         // Simulate a stop after pass 1: the manifest says one pass, pass 2's file is gone.
         let manifestURL = factors.appendingPathComponent("factors.json")
         let manifest = try String(contentsOf: manifestURL, encoding: .utf8)
         try manifest.replacingOccurrences(of: "\"passes_completed\" : 2", with: "\"passes_completed\" : 1")
             .write(to: manifestURL, atomically: true, encoding: .utf8)
-        try FileManager.default.removeItem(at: factors.appendingPathComponent("factors.safetensors"))
+        try FileManager.default.removeItem(at: factors.appendingPathComponent("lambda.safetensors"))
         let resumed = try Self.run(arguments)
         #expect(resumed.status == 0)
         #expect(resumed.standardError.contains("resuming after pass 1"))
         #expect(!resumed.standardError.contains("pass 1/2"))
-        #expect(try Data(contentsOf: factors.appendingPathComponent("factors.safetensors")) == complete)
+        #expect(try Data(contentsOf: factors.appendingPathComponent("lambda.safetensors")) == complete)
         // Other options in the same directory are refused rather than mixed.
-        try expectFailure(arguments.dropLast(2) + ["--seed", "4"], ["another model, data or options"])
+        try expectFailure(arguments.dropLast(2) + ["--seed", "4"], ["another model, data, options or shard"])
     }
 
     @Test func badInputGivesOneLineErrors() throws {

@@ -45,7 +45,8 @@ import Testing
     /// Kill points across a fit: within pass 1 after its checkpoint at sequence 4, during the
     /// eigendecomposition, within pass 2, and just before each file is renamed into place.
     @Test(arguments: ["pass1:3", "eigen:2", "pass2:3", "rename:pass1.checkpoint.safetensors", "rename:covariances.safetensors",
-                      "rename:factors.json:1", "rename:pass2.checkpoint.safetensors", "rename:factors.safetensors", "rename:factors.json:2"])
+                      "rename:factors.json:1", "rename:eigenbasis.safetensors", "rename:pass2.checkpoint.safetensors", "rename:lambda.safetensors",
+                      "rename:factors.json:2"])
     func aKilledFitResumesToTheSameFactors(point: String) throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -55,7 +56,8 @@ import Testing
 
         try Self.kill(Self.fitArguments + ["--out", killed.path], at: point)
         // Whatever sits at a final path is complete.
-        for name in ["covariances.safetensors", "factors.safetensors", "pass1.checkpoint.safetensors", "pass2.checkpoint.safetensors"]
+        for name in ["covariances.safetensors", "eigenbasis.safetensors", "lambda.safetensors", "pass1.checkpoint.safetensors",
+                     "pass2.checkpoint.safetensors"]
         where Self.bytes(killed, name) != nil {
             _ = try SafeTensorsFile(url: killed.appendingPathComponent(name))
         }
@@ -66,12 +68,12 @@ import Testing
         if point == "pass1:3" { #expect(resumed.standardError.contains("resuming pass 1 at sequence 5 of 8")) }
         if point == "pass2:3" { #expect(resumed.standardError.contains("resuming pass 2 at sequence 5 of 8")) }
         if point == "eigen:2" { #expect(resumed.standardError.contains("resuming after pass 1") && !resumed.standardError.contains("pass 1/2")) }
-        for name in ["covariances.safetensors", "factors.safetensors"] {
+        for name in ["covariances.safetensors", "eigenbasis.safetensors", "lambda.safetensors"] {
             #expect(Self.bytes(killed, name) != nil && Self.bytes(killed, name) == Self.bytes(straight, name), "\(name) differs")
         }
         // No checkpoint or temporary file outlives the fit.
         let left = try FileManager.default.contentsOfDirectory(atPath: killed.path).sorted()
-        #expect(left == [".lock", "covariances.safetensors", "factors.json", "factors.safetensors"])
+        #expect(left == [".lock", "covariances.safetensors", "eigenbasis.safetensors", "factors.json", "lambda.safetensors"])
     }
 
     /// An interrupted training run: killed between checkpoints it resumes from the last one;
@@ -188,19 +190,24 @@ import Testing
         let score = ["score", "--model", CLI.example, "--factors", path("f1"), "--queries", "\(CLI.data)/queries.jsonl",
                      "--train", "\(CLI.data)/train.jsonl"]
         #expect(try CLI.run(score).status == 0)
-        let factors = path("f1") + "/factors.safetensors"
+        let factors = path("f1") + "/lambda.safetensors"
         let original = try Data(contentsOf: URL(fileURLWithPath: factors))
         try FileManager.default.removeItem(atPath: factors)
-        try FileManager.default.copyItem(atPath: path("f2") + "/factors.safetensors", toPath: factors)
-        try CLI().expectFailure(score, ["f1/factors.safetensors", "does not match the digest in factors.json"])
+        try FileManager.default.copyItem(atPath: path("f2") + "/lambda.safetensors", toPath: factors)
+        try CLI().expectFailure(score, ["f1/lambda.safetensors", "does not match the digest in factors.json"])
         try original.write(to: URL(fileURLWithPath: factors))
         #expect(try CLI.run(score).status == 0)
 
         // Pass 1's sums of another fit are refused when resuming after pass 1.
         let manifestURL = URL(fileURLWithPath: path("f1") + "/factors.json")
-        let manifest = try String(contentsOf: manifestURL, encoding: .utf8)
-        try manifest.replacingOccurrences(of: "\"passes_completed\" : 2", with: "\"passes_completed\" : 1")
-            .write(to: manifestURL, atomically: true, encoding: .utf8)
+        // (As if stopped before the eigendecompositions: one pass, no eigenbasis or Λ yet.)
+        var edited = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
+        edited["passes_completed"] = 1
+        var files = edited["files"] as! [String: Any]
+        files["eigenbasis.safetensors"] = nil
+        files["lambda.safetensors"] = nil
+        edited["files"] = files
+        try JSONSerialization.data(withJSONObject: edited).write(to: manifestURL)
         try FileManager.default.removeItem(atPath: path("f1") + "/covariances.safetensors")
         try FileManager.default.copyItem(atPath: path("f2") + "/covariances.safetensors", toPath: path("f1") + "/covariances.safetensors")
         try CLI().expectFailure(["fit", CLI.example, "--data", "\(CLI.data)/train.jsonl", "--out", path("f1"), "--seed", "1"],

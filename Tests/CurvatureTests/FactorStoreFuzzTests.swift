@@ -6,7 +6,7 @@ import Numerics
 import Testing
 import TestSupport
 
-/// Mutated factors directories (factors.json text, factors.safetensors bytes, and bytes with
+/// Mutated factors directories (factors.json text, eigenbasis.safetensors or lambda.safetensors bytes, and bytes with
 /// the digest re-bound so the parser sees them): every case ends in factors or a
 /// CheckpointError naming a file, never a trap or a hang.
 @Suite struct FactorStoreFuzzTests {
@@ -33,20 +33,23 @@ import TestSupport
         try FactorStore.writeManifest(manifest, to: directory)
         _ = try FactorStore.readFactors(directory)
 
-        let manifestURL = FactorStore.manifestURL(directory), factorsURL = FactorStore.factorsURL(directory)
-        let manifestBytes = [UInt8](try Data(contentsOf: manifestURL)), factorsBytes = [UInt8](try Data(contentsOf: factorsURL))
-        let digest = try FileDigest.of(factorsURL)
+        let manifestURL = FactorStore.manifestURL(directory)
+        let manifestBytes = [UInt8](try Data(contentsOf: manifestURL))
+        let targets = [FactorStore.eigenbasisURL(directory), FactorStore.lambdaURL(directory)]
+        let originals = try targets.map { [UInt8](try Data(contentsOf: $0)) }
+        let digests = try targets.map { try FileDigest.of($0) }
         var rng = RandomGenerator(seed: 12)
         var loaded = 0, refused = 0
         for _ in 0..<Self.cases {
-            var json = manifestBytes, tensors = factorsBytes
+            let t = rng.nextInt(below: 2), factorsURL = targets[t]
+            var json = manifestBytes, tensors = originals[t]
             switch rng.nextInt(below: 3) {
             case 0: fuzzMutation(&json, &rng)
             case 1: fuzzMutation(&tensors, &rng)
             default:
                 fuzzMutation(&tensors, &rng)
                 try Data(tensors).write(to: factorsURL)
-                let text = String(decoding: json, as: UTF8.self).replacingOccurrences(of: digest, with: try FileDigest.of(factorsURL))
+                let text = String(decoding: json, as: UTF8.self).replacingOccurrences(of: digests[t], with: try FileDigest.of(factorsURL))
                 json = Array(text.utf8)
             }
             try Data(json).write(to: manifestURL)
@@ -55,9 +58,10 @@ import TestSupport
                 _ = try FactorStore.readFactors(directory)
                 loaded += 1
             } catch let error as CheckpointError {
-                #expect(error.path == manifestURL.path || error.path == factorsURL.path, "\(error)")
+                #expect(([manifestURL] + targets).map(\.path).contains(error.path), "\(error)")
                 refused += 1
             }
+            try Data(originals[t]).write(to: factorsURL)
         }
         #expect(loaded + refused == Self.cases && refused > Self.cases / 2)
         print("factors fuzz: \(Self.cases) cases, \(loaded) loaded, \(refused) typed errors")

@@ -27,7 +27,7 @@ import TestSupport
         #expect(passesStarted == [1, 2] && lastProgress == examples.reduce(0) { $0 + $1.tokens.count })
         #expect(manifest.passesCompleted == 2 && messages.last?.hasPrefix("wrote ") == true)
         let left = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
-        #expect(left == [".lock", "covariances.safetensors", "factors.json", "factors.safetensors"])
+        #expect(left == [".lock", "covariances.safetensors", "eigenbasis.safetensors", "factors.json", "lambda.safetensors"])
 
         let layouts = model.moduleLayouts(.all, attentionBlocks: .perHead, includeBias: true)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 3, seed: 7)
@@ -46,6 +46,6 @@ import TestSupport
 
         messages = []
         try job.run(log: { messages.append($0) })
-        #expect(messages.count == 1 && messages[0].contains("are complete; nothing to do"))
+        #expect(messages.count == 1 && messages[0].contains("is complete; nothing to do"))
     }
 }

@@ -1,0 +1,88 @@
+import Checkpoints
+import Models
+import Numerics
+
+/// How a fit uses memory, before it runs: the bytes each module's state needs in each stage,
+/// and the module groups (Kronfluence's module partitions) that keep every pass within a
+/// budget. A pass covers one group of consecutive modules; with several groups, the data are
+/// read once per group.
+public struct FitMemoryPlan: Sendable {
+    /// Bytes held whatever the modules: weights, one batch's activations, tap scratch.
+    public let fixedBytes: Int
+    /// Per module: pass 1's packed Float64 sums.
+    public let covarianceBytes: [Int]
+    /// Per module: pass 2's Float32 eigenvectors (in use) and Float64 Λ sums.
+    public let correctionBytes: [Int]
+    /// Per module: the largest eigendecomposition's work (Float64 matrix, dsyevd workspace,
+    /// Float32 eigenvectors) plus the sums it reads.
+    public let eigenBytes: [Int]
+    public let budget: Int?
+
+    public init(model: DecoderModel, layouts: [ModuleLayout], batchTokens: Int, longestSequence: Int, budget: Int?) {
+        self.init(hyperparameters: model.hyperparameters, weightBytes: model.weightBytes, layouts: layouts, batchTokens: batchTokens,
+                  longestSequence: longestSequence, budget: budget)
+    }
+
+    /// The plan of a model known only by its shape and weight size (`influence plan` loads no weights).
+    public init(hyperparameters: DecoderHyperparameters, weightBytes: Int, layouts: [ModuleLayout], batchTokens: Int,
+                longestSequence: Int, budget: Int?) {
+        let activations = DecoderActivations.estimatedBytes(hyperparameters, tokens: batchTokens, longestSequence: longestSequence)
+        // Tap scratch: pass 1 copies a batch's inputs and gradients and forms one syrk product;
+        // pass 2 rotates inputs and gradients and forms one block's product.
+        let scratch = layouts.map { layout -> Int in
+            let w = layout.inputSize, largest = layout.blocks.map(\.size).max() ?? 0
+            let pass1 = batchTokens * (w + layout.outputSize) + max(w * w, largest * largest)
+            let pass2 = batchTokens * (2 * w + largest) + largest * w
+            return 4 * max(pass1, pass2)
+        }.max() ?? 0
+        fixedBytes = weightBytes + activations + scratch
+        covarianceBytes = layouts.map(Self.covarianceBytes)
+        correctionBytes = layouts.map(Self.correctionBytes)
+        eigenBytes = layouts.map(Self.eigenBytes)
+        self.budget = budget
+    }
+
+    public static func covarianceBytes(_ layout: ModuleLayout) -> Int {
+        8 * (PackedUpperTriangle.count(layout.inputSize) + layout.blocks.reduce(0) { $0 + PackedUpperTriangle.count($1.size) })
+    }
+
+    public static func correctionBytes(_ layout: ModuleLayout) -> Int {
+        let w = layout.inputSize
+        return 4 * (w * w + layout.blocks.reduce(0) { $0 + $1.size * $1.size }) + 8 * layout.parameterCount
+    }
+
+    public static func eigenBytes(_ layout: ModuleLayout) -> Int {
+        let largest = ([layout.inputSize] + layout.blocks.map(\.size)).max() ?? 0
+        let n = largest
+        return 8 * n * n + 8 * (1 + 6 * n + 2 * n * n) + 4 * n * n + covarianceBytes(layout)
+    }
+
+    /// Consecutive groups of the modules `from ..< costs.count` whose `costs` fit in what the
+    /// budget leaves after `fixedBytes`; one group without a budget. Throws when one module
+    /// alone does not fit, saying the smallest budget that would do.
+    public func groups(_ costs: [Int], from first: Int = 0, stage: String) throws -> [Range<Int>] {
+        guard first < costs.count else { return [] }
+        guard let budget else { return [first..<costs.count] }
+        let available = budget - fixedBytes
+        let largest = costs[first...].max()!
+        guard largest <= available else {
+            throw InputError("--max-memory \(MemorySize.format(budget)) is too small for \(stage): the weights, one batch and scratch take \(MemorySize.format(fixedBytes)) and the largest module \(MemorySize.format(largest)); give at least \(MemorySize.format(fixedBytes + largest)) (or a smaller --batch-size)")
+        }
+        var groups: [Range<Int>] = [], start = first, used = 0
+        for m in first..<costs.count {
+            if used + costs[m] > available {
+                groups.append(start..<m)
+                start = m
+                used = 0
+            }
+            used += costs[m]
+        }
+        groups.append(start..<costs.count)
+        return groups
+    }
+
+    /// The peak a stage reaches with these groups.
+    public func peak(_ costs: [Int], _ groups: [Range<Int>]) -> Int {
+        fixedBytes + (groups.map { costs[$0].reduce(0, +) }.max() ?? 0)
+    }
+}

@@ -1,0 +1,30 @@
+import ArgumentParser
+import Curvature
+import Foundation
+
+struct MergeFactors: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge-factors",
+        abstract: "Combine the shards of a fit (`fit --shard I/N`) into one factors directory.",
+        discussion: """
+            Run it twice. After every shard's pass 1, it adds the shards' covariance sums and eigendecomposes them (one module \
+            at a time, resumable): OUT then holds the eigenbasis that each shard's pass 2 reads \
+            (`influence fit ... --shard I/N --eigenbasis OUT`). After every shard's pass 2, it adds their Λ sums: OUT is then a \
+            finished factors directory for `score --factors OUT`. Shards of another model, options or shard count, and missing \
+            or repeated shards, are refused.
+            """)
+
+    @Argument(help: "The shards' --out directories (any order).") var shards: [String]
+    @Option(help: "The merged factors directory.") var out: String
+    @OptionGroup var parallel: ParallelOptions
+
+    func validate() throws {
+        if shards.isEmpty { throw ValidationError("give the shard directories of a fit") }
+    }
+
+    func run() throws {
+        parallel.apply()
+        try FactorMerge(shards: shards.map { URL(fileURLWithPath: $0) }, directory: URL(fileURLWithPath: out),
+                        toolVersion: ToolVersion.current).run(log: warn)
+    }
+}

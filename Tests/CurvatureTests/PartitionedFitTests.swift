@@ -1,0 +1,144 @@
+import Checkpoints
+import Curvature
+import Foundation
+import Models
+import Numerics
+import Testing
+import TestSupport
+
+/// Bounded-memory and sharded fits: module groups give the one-group factors bit for bit;
+/// shards merged with `FactorMerge` give the one-process sums to Float64 rounding.
+@Suite struct PartitionedFitTests {
+    let model = microModel()
+    let examples = randomExamples(count: 11, lengths: 3...9, vocabulary: 11, seed: 4, promptLength: 2)
+    let options = FactorManifest.Options(
+        modules: .all, attentionBlocks: .perHead, includeBias: true, maxSequences: nil, sequenceLength: 9, batchSize: 2,
+        seed: 7, data: "micro.jsonl", dataFingerprint: "micro")
+
+    func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID().uuidString)")
+    }
+
+    func job(_ directory: URL, maxMemory: Int? = nil, shard: ShardSpec = .whole, eigenbasis: URL? = nil) -> FactorFitJob {
+        var job = FactorFitJob(model: model, modelPath: "micro", examples: examples, options: options, directory: directory, toolVersion: "test")
+        job.maxMemory = maxMemory
+        job.shard = shard
+        job.eigenbasis = eigenbasis
+        return job
+    }
+
+    func bytes(_ directory: URL, _ name: String) throws -> Data { try Data(contentsOf: directory.appendingPathComponent(name)) }
+
+    @Test func moduleGroupsGiveTheSameFactorsBitForBit() throws {
+        let whole = temporary("fit-whole"), grouped = temporary("fit-groups")
+        defer { for d in [whole, grouped] { try? FileManager.default.removeItem(at: d) } }
+        try job(whole).run()
+        // A budget just above the fixed part: one module per group.
+        let plan = job(grouped).memoryPlan()
+        let budget = plan.fixedBytes + (plan.covarianceBytes + plan.correctionBytes + plan.eigenBytes).max()!
+        var messages: [String] = []
+        try job(grouped, maxMemory: budget).run(log: { messages.append($0) })
+        #expect(messages.contains { $0.contains("pass 1: ") && $0.contains("module groups") && $0.contains("the data are read") }, "\(messages)")
+        for name in ["covariances.safetensors", "eigenbasis.safetensors", "lambda.safetensors"] {
+            #expect(try bytes(whole, name) == bytes(grouped, name), "\(name) differs")
+        }
+    }
+
+    @Test func tooSmallABudgetSaysTheMinimum() throws {
+        let directory = temporary("fit-small")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let plan = job(directory).memoryPlan()
+        #expect {
+            try job(directory, maxMemory: plan.fixedBytes + 10).run()
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("too small") && text.contains("give at least")
+        }
+    }
+
+    @Test func shardsMergedEqualOneProcess() throws {
+        let root = temporary("fit-shards")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let whole = root.appendingPathComponent("whole"), merged = root.appendingPathComponent("merged")
+        try job(whole).run()
+        let shards = (0..<3).map { root.appendingPathComponent("shard-\($0)") }
+        for (i, directory) in shards.enumerated() { try job(directory, shard: try ShardSpec(index: i, count: 3)).run() }
+        // Shard order on the command line does not matter.
+        try FactorMerge(shards: shards.reversed(), directory: merged, toolVersion: "test").run()
+        #expect(throws: CheckpointError.self) { try FactorStore.readFactors(merged) }   // not finished yet
+        for (i, directory) in shards.enumerated() {
+            try job(directory, shard: try ShardSpec(index: i, count: 3), eigenbasis: merged).run()
+        }
+        try FactorMerge(shards: shards, directory: merged, toolVersion: "test").run()
+
+        // Float64 sums equal to rounding.
+        let a = try SafeTensorsFile(url: FactorStore.covariancesURL(whole)), b = try SafeTensorsFile(url: FactorStore.covariancesURL(merged))
+        #expect(a.tensors.map(\.name) == b.tensors.map(\.name))
+        for tensor in a.tensors {
+            let x = try a.doubles(tensor.name), y = try b.doubles(tensor.name)
+            let scale = x.map(abs).max()!
+            let worst = zip(x, y).map { abs($0 - $1) }.max()!
+            #expect(worst <= 1e-12 * scale, "\(tensor.name): \(worst) of \(scale)")
+        }
+        let (wholeManifest, wholeFactors) = try FactorStore.readFactors(whole)
+        let (mergedManifest, mergedFactors) = try FactorStore.readFactors(merged)
+        #expect(mergedManifest.covarianceTokens == wholeManifest.covarianceTokens)
+        #expect(mergedManifest.covarianceSequences == wholeManifest.covarianceSequences)
+        #expect(mergedManifest.correctionSequences == wholeManifest.correctionSequences && mergedManifest.mergedShards == 3)
+        for (x, y) in zip(wholeFactors.correctedEigenvalues.joined(), mergedFactors.correctedEigenvalues.joined()) {
+            let scale = x.map(abs).max()!
+            #expect(zip(x, y).allSatisfy { abs($0 - $1) <= 1e-4 * scale })
+        }
+        for (x, y) in zip(wholeFactors.eigenbases, mergedFactors.eigenbases) {
+            let relative = zip(x.inputEigenvalues, y.inputEigenvalues).map { abs($0 - $1) / max(abs($0), 1e-300) }
+            #expect(relative.max()! <= 1e-10 || zip(x.inputEigenvalues, y.inputEigenvalues).allSatisfy { abs($0 - $1) <= 1e-12 })
+        }
+
+        // Rerunning a finished shard changes nothing; a merge again says it is complete.
+        let before = try bytes(shards[1], "lambda-sums.safetensors")
+        try job(shards[1], shard: try ShardSpec(index: 1, count: 3), eigenbasis: merged).run()
+        #expect(try bytes(shards[1], "lambda-sums.safetensors") == before)
+        var messages: [String] = []
+        try FactorMerge(shards: shards, directory: merged, toolVersion: "test").run(log: { messages.append($0) })
+        #expect(messages.last?.contains("is complete") == true)
+    }
+
+    @Test func mergeRefusesMissingDuplicateAndForeignShards() throws {
+        let root = temporary("fit-bad-shards")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let shards = (0..<2).map { root.appendingPathComponent("shard-\($0)") }
+        for (i, directory) in shards.enumerated() { try job(directory, shard: try ShardSpec(index: i, count: 2)).run() }
+        func refuses(_ directories: [URL], _ fragment: String) {
+            #expect(performing: { try FactorMerge(shards: directories, directory: root.appendingPathComponent("out-\(UUID())"), toolVersion: "test").run() },
+                    throws: { "\($0)".contains(fragment) })
+        }
+        refuses([shards[0]], "shard 1/2 is missing")
+        refuses([shards[0], shards[0]], "given twice")
+        let whole = root.appendingPathComponent("whole")
+        try job(whole).run()
+        refuses([shards[0], whole], "not a shard")
+        var otherOptions = options
+        otherOptions.seed = 8
+        let foreign = root.appendingPathComponent("foreign")
+        var other = FactorFitJob(model: model, modelPath: "micro", examples: examples, options: otherOptions, directory: foreign, toolVersion: "test")
+        other.shard = try ShardSpec(index: 1, count: 2)
+        try other.run()
+        refuses([shards[0], foreign], "other options")
+        let three = root.appendingPathComponent("three")
+        try job(three, shard: try ShardSpec(index: 1, count: 3)).run()
+        refuses([shards[0], three], "of 3 shards")
+        // Pass 2 against an eigenbasis that is not the merge of these shards.
+        #expect(performing: { try job(shards[0], shard: try ShardSpec(index: 0, count: 2), eigenbasis: whole).run() },
+                throws: { "\($0)".contains("not the merged eigenbasis") })
+    }
+
+    @Test func shardsAreWholeBatchesCoveringEveryExample() throws {
+        for examples in [0, 1, 7, 11, 40] {
+            for count in 1...5 {
+                let ranges = try (0..<count).map { try FactorFitJob.exampleRange(of: ShardSpec(index: $0, count: count), examples: examples, batchSize: 3) }
+                #expect(ranges.first!.lowerBound == 0 && ranges.last!.upperBound == examples)
+                for (a, b) in zip(ranges, ranges.dropFirst()) { #expect(a.upperBound == b.lowerBound && a.upperBound % 3 == 0 || a.upperBound == examples) }
+            }
+        }
+    }
+}
