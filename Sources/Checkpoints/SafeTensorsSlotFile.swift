@@ -53,6 +53,16 @@ public final class SafeTensorsSlotFile {
         byteCount = dataStart + offset
 
         let path = url.appendingPathExtension("partial").path
+        // Stopped after `finish` renamed the file but before the caller recorded it: the
+        // finished file is the partial one to reuse (its slots were all written).
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: path), let finished = FileHandle(forReadingAtPath: url.path) {
+            let finishedHeader = try? finished.read(upToCount: header.count)
+            try? finished.close()
+            if finishedHeader == header, (try? manager.attributesOfItem(atPath: url.path)[.size] as? Int) == byteCount {
+                _ = rename(url.path, path)
+            }
+        }
         let existing = FileHandle(forReadingAtPath: path).flatMap { handle in
             defer { try? handle.close() }
             return try? handle.read(upToCount: header.count)

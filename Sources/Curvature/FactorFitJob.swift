@@ -113,7 +113,11 @@ public struct FactorFitJob {
         if !shard.isWhole && eigenbasis == nil && manifest.passesCompleted >= 1 {
             return manifest
         }
-        if manifest.passesCompleted == 1 { log("resuming after pass 1 (\(manifest.covarianceTokens) tokens)") }
+        if manifest.passesCompleted == 1 {
+            // Refuse another fit's sums before saying anything about resuming.
+            try FactorStore.verify(FactorStore.covariancesURL(directory), against: manifest, in: directory)
+            log("resuming after pass 1 (\(manifest.covarianceTokens) tokens)")
+        }
 
         let plan = memoryPlan()
         let range = Self.exampleRange(of: shard, examples: examples.count, batchSize: options.batchSize)
@@ -125,7 +129,8 @@ public struct FactorFitJob {
 
         if manifest.passesCompleted < 1 {
             try covariancePass(&manifest, layouts: layouts, plan: plan, fitter: fitter, range: range, progress: progress, log: log)
-            if !shard.isWhole { return manifest }
+            // A shard's pass 1 ends here; with --eigenbasis (pass 2 into a fresh directory) it goes on.
+            if !shard.isWhole && eigenbasis == nil { return manifest }
         }
         let eigenbasisDirectory: URL
         if let eigenbasis {
@@ -246,7 +251,7 @@ public struct FactorFitJob {
         manifest.passesCompleted = 2
         manifest.modulesDone = nil
         try FactorStore.writeManifest(manifest, to: directory)
-        log("wrote \(url.path) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(manifest.correctionSequences) sequences)")
+        log("wrote \(url.relativePath) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(manifest.correctionSequences) sequences)")
     }
 
     private func started(pass: Int, range: Range<Int>, at nextSequence: Int?, progress: (FactorFitter.Progress) -> Void, log: (String) -> Void) {

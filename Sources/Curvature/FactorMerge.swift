@@ -82,7 +82,7 @@ public struct FactorMerge {
                                                  try body(sums.input.baseAddress!, sums.outputs.map { $0.baseAddress! })
                                              })
             log(String(format: "eigendecomposition: %.2f s; now run pass 2 on every shard with --eigenbasis %@", Date().timeIntervalSince(start),
-                       directory.path))
+                       directory.relativePath))
         }
         guard secondRound else { return manifest }
         if manifest.passesCompleted >= 2 {
@@ -117,7 +117,7 @@ public struct FactorMerge {
         manifest.correctionSequences = sequences
         manifest.passesCompleted = 2
         try FactorStore.writeManifest(manifest, to: directory)
-        log("wrote \(out.url.path) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(sequences) sequences, from \(count) shards)")
+        log("wrote \(out.url.relativePath) (\(layouts.count) modules, \(manifest.covarianceTokens) tokens, \(sequences) sequences, from \(count) shards)")
         return manifest
     }
 

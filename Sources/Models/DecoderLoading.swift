@@ -72,16 +72,21 @@ extension DecoderHyperparameters {
         }
     }
 
-    /// The hyperparameters of a checkpoint directory, checked against the tensors on disk
-    /// (`check(against:)`): every command that loads or describes a model comes through here.
-    public init(checkpoint: CheckpointDirectory) throws {
-        let source = checkpoint.configURL.path
-        switch checkpoint.config {
+    /// The hyperparameters a config.json describes, unchecked against any weights (`influence
+    /// plan` needs only the shape).
+    public init(config: ModelConfig, source: String) throws {
+        switch config {
         case .gptNeoX(let config): try self.init(config: config, source: source)
         case .bloom(let config): self.init(bloom: config)
         case .gpt2(let config): try self.init(gpt2: config, source: source)
         case .llama(let config): try self.init(llama: config, source: source)
         }
+    }
+
+    /// The hyperparameters of a checkpoint directory, checked against the tensors on disk
+    /// (`check(against:)`): every command that loads or describes a model comes through here.
+    public init(checkpoint: CheckpointDirectory) throws {
+        try self.init(config: checkpoint.config, source: checkpoint.configURL.path)
         try check(against: checkpoint)
     }
 

@@ -17,6 +17,17 @@ public enum BLAS {
 
     /// The BLAS threads in use.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` on one BLAS thread: LAPACK's eigensolvers split their inner sums among
+    /// threads, so their results would depend on `--threads` (measured: they do). Products
+    /// split only their output and stay threaded.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = threadCount
+        guard saved > 1 else { return try body() }
+        setThreadCount(1)
+        defer { setThreadCount(saved) }
+        return try body()
+    }
 }
 
 /// Whether a GEMM operand is used as stored or transposed.

@@ -34,6 +34,12 @@ extension SymmetricEigendecomposition where Element == Double {
     public static func decompose(packedUpper packed: UnsafePointer<Double>, size n: Int, scale: Double)
         throws -> (eigenvalues: [Double], eigenvectors: Matrix<Float>)
     {
+        try BLAS.singleThreaded { try decomposeOnOneThread(packedUpper: packed, size: n, scale: scale) }
+    }
+
+    private static func decomposeOnOneThread(packedUpper packed: UnsafePointer<Double>, size n: Int, scale: Double)
+        throws -> (eigenvalues: [Double], eigenvectors: Matrix<Float>)
+    {
         for i in 0..<PackedUpperTriangle.count(n) where !packed[i].isFinite {
             throw LinearAlgebraError(description: "eigendecomposition input has a non-finite value (packed entry \(i))")
         }

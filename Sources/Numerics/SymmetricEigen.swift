@@ -18,6 +18,10 @@ extension SymmetricEigendecomposition where Element == Double {
     /// Decomposes a symmetric matrix in Float64 with LAPACK's divide-and-conquer `dsyevd`.
     /// Only the upper triangle of `matrix` is read; `matrix` is not modified.
     public init(_ matrix: Matrix<Double>) throws {
+        self = try BLAS.singleThreaded { try Self(decomposing: matrix) }
+    }
+
+    private init(decomposing matrix: Matrix<Double>) throws {
         let n = matrix.rows
         precondition(matrix.cols == n, "eigendecomposition needs a square matrix")
         try requireFinite(matrix)

@@ -46,7 +46,7 @@ import Testing
     /// eigendecomposition, within pass 2, and just before each file is renamed into place.
     @Test(arguments: ["pass1:3", "eigen:2", "pass2:3", "rename:pass1.checkpoint.safetensors", "rename:covariances.safetensors",
                       "rename:factors.json:1", "rename:eigenbasis.safetensors", "rename:pass2.checkpoint.safetensors", "rename:lambda.safetensors",
-                      "rename:factors.json:2"])
+                      "rename:factors.json:2", "rename:factors.json:12"])
     func aKilledFitResumesToTheSameFactors(point: String) throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

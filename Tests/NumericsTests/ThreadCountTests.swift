@@ -2,7 +2,8 @@ import Numerics
 import Testing
 
 /// `--threads N` promises the same results for every N: OpenBLAS splits a product's output
-/// among threads, never an inner sum. Checked on products big enough to be split.
+/// among threads, never an inner sum, and the eigensolvers run on one thread (threaded
+/// `dsyevd` differs in the last bits). Checked on products big enough to be split.
 @Suite(.serialized) struct ThreadCountTests {
     @Test func productsAndEigendecompositionsDoNotDependOnTheThreadCount() throws {
         let before = BLAS.threadCount

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Checkpoints
+import Curvature
+import Foundation
+import Influence
+import Models
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Memory and time that fit and score will need for a model, before anything runs.",
+        discussion: """
+            Reads only the model's configuration (config.json, or a GGUF file's metadata), never its weights. Memory is \
+            what the tool allocates (weights held as Float32, one batch's activations, the Float64 sums, the \
+            preconditioned queries); times are estimates from this machine's matrix-product rates, measured in a fraction \
+            of a second when the command starts, at the given threads.
+            """)
+
+    @Argument(help: "The model: a Hugging Face directory or a .gguf file.") var model: String
+    @Option(parsing: .unconditional, help: "Tokens per sequence.") var seqLen = 512
+    @Option(parsing: .unconditional, help: "Queries to score.") var queries = 8
+    @Option(parsing: .unconditional, help: "Sequences per forward/backward pass.") var batchSize = 1
+    @Option(help: "Tracked modules: all, mlp or attention.") var modules: ModuleSelection = .all
+    @Option(help: "The budget fit would be given (--max-memory), such as 16GB.") var maxMemory: MemorySize?
+    @OptionGroup var parallel: ParallelOptions
+
+    func validate() throws {
+        try OptionCheck.inRange(seqLen, "--seq-len", 2)
+        try OptionCheck.positive(queries, "--queries", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
+    }
+
+    func run() throws {
+        parallel.apply()
+        let url = URL(fileURLWithPath: model)
+        let h = LoadedModel.isGGUF(url) ? try GGUFCheckpoint(url: url).hyperparameters
+                                         : try DecoderHyperparameters(config: ModelConfig.load(from: url.appendingPathComponent("config.json")),
+                                                                      source: url.appendingPathComponent("config.json").path)
+        let plan = ResourcePlan(hyperparameters: h, selection: modules, sequenceLength: seqLen, batchSize: batchSize,
+                                queries: queries, maxMemory: maxMemory?.bytes)
+        let rates = ResourcePlan.Rates.measure()
+        let f = MemorySize.format
+        let tokens = Double(seqLen * batchSize)
+        func duration(_ seconds: Double) -> String {
+            seconds < 120 ? String(format: "%.1f s", seconds)
+                : seconds < 7200 ? String(format: "%.1f min", seconds / 60) : String(format: "%.1f h", seconds / 3600)
+        }
+        func perToken(_ seconds: Double) -> String {
+            seconds >= 1e-3 ? String(format: "%.2f ms/token", 1e3 * seconds) : String(format: "%.1f µs/token", 1e6 * seconds)
+        }
+        if seqLen > h.maxPositions { warn("note: --seq-len \(seqLen) is longer than the model's context (\(h.maxPositions) tokens)") }
+        let parameters = plan.weightBytes / 4
+        print("\(model): \(h.family.rawValue), \(h.layerCount) layers, hidden \(h.hiddenSize), intermediate \(h.intermediateSize), "
+              + "\(String(format: "%.2f", Double(parameters) / 1e9))B parameters")
+        print("tracked (\(modules.rawValue)): \(plan.layouts.count) modules, \(plan.trackedParameters) weights")
+        print("measured here: sgemm \(String(format: "%.0f", rates.sgemm / 1e9)) GFLOP/s, eigendecomposition \(String(format: "%.0f", rates.eigen / 1e9)) GFLOP/s, \(parallel.count) threads")
+        print("")
+        print("weights (Float32)            \(f(plan.weightBytes))")
+        print("activations, \(batchSize) × \(seqLen) tokens  \(f(plan.activationBytes)) (\(f(plan.activationBytes / Int(tokens))) per token)")
+        print("")
+        print("fit, all modules at once     peak \(f(plan.fitPeakBytes))")
+        if let budget = maxMemory {
+            do {
+                let passes = try plan.fitPasses()
+                print("fit --max-memory \(f(budget.bytes))  pass 1 reads the data \(passes.covariances)×, pass 2 \(passes.corrections)×")
+            } catch let error as InputError {
+                print("fit --max-memory \(f(budget.bytes)): \(error.description)")
+            }
+        }
+        let covariance = plan.covarianceSecondsPerToken(rates), correction = plan.passSecondsPerToken(rates)
+        print("  pass 1 (covariances)       \(perToken(covariance)), \(duration(covariance * 1e6)) per million tokens")
+        print("  eigendecompositions        \(duration(plan.eigenSeconds(rates))) (once, or split by module across merge jobs)")
+        print("  pass 2 (eigenvalues)       \(perToken(correction)) + \(duration(plan.correctionSecondsPerSequence(rates))) per sequence")
+        let files = plan.factorFileBytes
+        print("  factor files               eigenbasis \(f(files.eigenbasis)), lambda \(f(files.lambda)), covariances \(f(files.covariances))")
+        print("")
+        print("score, \(queries) queries              peak \(f(plan.scorePeakBytes)) (preconditioned queries \(f(4 * queries * plan.trackedParameters)))")
+        print("  queries                    \(duration(plan.queryPreconditioningSeconds(rates)))")
+        let perDocument = plan.passSecondsPerToken(rates) * Double(seqLen) + plan.scoreSecondsPerDocument(rates)
+        print("  documents                  \(duration(perDocument)) per document of \(seqLen) tokens, \(duration(perDocument * 1e6 / Double(seqLen))) per million tokens")
+    }
+}
