@@ -67,6 +67,15 @@ public struct ShardSpec: Sendable, Equatable, Codable, CustomStringConvertible {
         (index * total / count)..<((index + 1) * total / count)
     }
 
+    /// This shard's documents of `total` scored in batches of `batchSize`: its `slice` of the
+    /// batches, so that every shard cuts the same batches as one process would (and its
+    /// results are bit-identical to that process's). Empty when there are fewer batches than shards.
+    public func documents(of total: Int, batchSize: Int) -> Range<Int> {
+        precondition(batchSize > 0)
+        let batches = slice(of: (total + batchSize - 1) / batchSize)
+        return min(batches.lowerBound * batchSize, total)..<min(batches.upperBound * batchSize, total)
+    }
+
     public var isWhole: Bool { count == 1 }
 
     /// `I/N`, as written on the command line.

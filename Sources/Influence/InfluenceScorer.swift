@@ -10,9 +10,10 @@ import Numerics
 ///
 /// Each query's gradient is preconditioned once and kept as a row of a [queries × parameters]
 /// matrix per module. Because every preconditioner is symmetric, ⟨P∇f, ∇L⟩ = ⟨∇f, P∇L⟩, so
-/// documents need only their raw gradients: a batch's per-document gradients are formed once
-/// and multiplied against all queries in one GEMM per module. Memory is flat in the number of
-/// documents.
+/// documents need only their raw gradients, and those are streamed: as the backward pass
+/// reaches a module, each document's gradient of that module alone is formed and dotted with
+/// all queries (`DocumentScoreObserver`), then dropped. Memory is flat in the number of
+/// documents and of modules.
 public final class InfluenceScorer {
     public let layouts: [ModuleLayout]
     /// Per module, the preconditioned query gradients [queries × parameterCount].
@@ -20,6 +21,8 @@ public final class InfluenceScorer {
     public let queryCount: Int
     /// With `queryRank`, the rank-R factors of each module's preconditioned queries.
     private var lowRank: [LowRankFactors]?
+    /// The document-side observer, kept across batches so its buffers are reused.
+    private var streaming: DocumentScoreObserver?
 
     /// Computes and preconditions the query gradients. `model` gives ∇f; each preconditioner
     /// (applied in order, e.g. fine-tuned then pre-trained) must cover the same modules.
@@ -77,65 +80,23 @@ public final class InfluenceScorer {
             let total = (0..<Q).map { q in (0..<D).map { d in perModule.reduce(0.0) { $0 + $1[q][d] } } }
             return (total, perModule)
         }
-        let collector = try runner.gradients(of: documents)
+        let observer = streaming ?? DocumentScoreObserver(layouts: layouts, queries: queryGradients)
+        streaming = observer
+        observer.begin(sequences: D)
+        try runner.run(documents, observer: observer)
         var total = [[Double]](repeating: [Double](repeating: 0, count: D), count: Q)
         var perModule: [[[Double]]] = []
-        let product = [Float](unsafeUninitializedCapacity: Q * D) { _, n in n = Q * D }
-        var scores = product
-        for (m, layout) in layouts.enumerated() {
-            let P = layout.parameterCount
-            scores.withUnsafeMutableBufferPointer { out in
-                Float.gemm(.none, .transposed, m: Q, n: D, k: P, alpha: 1, a: queryGradients[m].storage, lda: P,
-                           b: collector.gradients[m].pointer, ldb: P, beta: 0, c: out.baseAddress!, ldc: D)
-            }
+        for m in layouts.indices {
             var moduleScores = [[Double]](repeating: [Double](repeating: 0, count: D), count: Q)
             for q in 0..<Q {
                 for d in 0..<D {
-                    moduleScores[q][d] = Double(scores[q * D + d])
+                    moduleScores[q][d] = Double(observer.scores[m][q * D + d])
                     total[q][d] += moduleScores[q][d]
                 }
             }
             perModule.append(moduleScores)
         }
         return (total, perModule)
-    }
-}
-
-/// Runs forward, the summed cross-entropy on an example's counted targets (the true next
-/// tokens), and backward, collecting per-sequence module gradients.
-public final class GradientRunner {
-    public let model: DecoderModel
-    let collector: SequenceGradients
-    private let activations: DecoderActivations
-
-    public init(model: DecoderModel, layouts: [ModuleLayout]) {
-        self.model = model
-        collector = SequenceGradients(layouts: layouts)
-        activations = DecoderActivations(hyperparameters: model.hyperparameters)
-    }
-
-    func gradients(of examples: [TokenizedExample]) throws -> SequenceGradients {
-        collector.reserve(sequences: examples.count)
-        try run(examples, observer: collector)
-        return collector
-    }
-
-    /// Forward, summed cross-entropy on the counted targets, backward into `observer`.
-    public func run(_ examples: [TokenizedExample], observer: LinearModuleTapObserver) throws {
-        let batch = TokenBatch(examples: examples)
-        try model.validate(batch)
-        model.forwardLossBackward(batch, targets: try model.lossTargets(batch, examples: examples), activations, observer: observer)
-    }
-
-    /// Per-sequence module gradients as arrays (for tests): `[sequence][module]`.
-    public func moduleGradients(of examples: [TokenizedExample]) throws -> [[[Float]]] {
-        let collector = try gradients(of: examples)
-        return examples.indices.map { s in
-            collector.layouts.indices.map { m in
-                let P = collector.layouts[m].parameterCount
-                return Array(UnsafeBufferPointer(start: collector.gradients[m].pointer + s * P, count: P))
-            }
-        }
     }
 }
 

@@ -9,17 +9,25 @@ public enum ScoreResults: Sendable {
 
     /// As `influence score` prints it: JSON Lines, one `QueryRanking` per query, or one
     /// `ScoreMatrix` object on a line.
-    public func json() throws -> String {
+    public func json() throws -> String { try json(shard: nil) }
+
+    /// A shard's output: the matrix with a "shard" member, or the rankings after a first line
+    /// `{"shard": {...}}`. Without `shard`, exactly `json()`.
+    public func json(shard: ScoreShard?) throws -> String {
         switch self {
-        case .ranked(let rankings): try JSONOutput.lines(rankings)
-        case .matrix(let matrix): try JSONOutput.string(matrix) + "\n"
+        case .ranked(let rankings):
+            let header = try shard.map { try JSONOutput.string(ScoreShard.Header(shard: $0)) + "\n" } ?? ""
+            return header + (try JSONOutput.lines(rankings))
+        case .matrix(var matrix):
+            matrix.shard = shard
+            return try JSONOutput.string(matrix) + "\n"
         }
     }
 }
 
 /// One query's best documents, by descending score: `{"query": id, "results": [...]}`.
-public struct QueryRanking: Encodable, Sendable, Equatable {
-    public struct Document: Encodable, Sendable, Equatable {
+public struct QueryRanking: Codable, Sendable, Equatable {
+    public struct Document: Codable, Sendable, Equatable {
         public let id: String
         public let score: Double
         /// Module name → contribution, with per-module results.
@@ -32,14 +40,16 @@ public struct QueryRanking: Encodable, Sendable, Equatable {
 
 /// Every score: `scores[q][d]` of query `queries[q]` and training document `train[d]` and, with
 /// per-module results, `perModule[module][q][d]`.
-public struct ScoreMatrix: Encodable, Sendable, Equatable {
+public struct ScoreMatrix: Codable, Sendable, Equatable {
     public let queries: [String]
     public let train: [String]
     public let scores: [[Double]]
     public let perModule: [String: [[Double]]]?
+    /// In a shard's output only: which part of the documents this is.
+    public var shard: ScoreShard?
 
     enum CodingKeys: String, CodingKey {
-        case queries, train, scores, perModule = "per_module"
+        case queries, train, scores, perModule = "per_module", shard
     }
 }
 
@@ -57,7 +67,7 @@ extension ScoreResults {
             })
         } else {
             self = .matrix(ScoreMatrix(queries: collector.queryIDs, train: collector.documentIDs, scores: collector.scores,
-                                       perModule: collector.keepsModules ? named(collector.moduleScores) : nil))
+                                       perModule: collector.keepsModules ? named(collector.moduleScores) : nil, shard: nil))
         }
     }
 }

@@ -1,3 +1,4 @@
+import Checkpoints
 import Curvature
 
 /// One stage of a scoring run: a model directory, the factors fitted with it, and its damping.
@@ -50,6 +51,8 @@ public struct ScoringRequest: Sendable {
     public var maxSequenceLength: Int?
     /// Wrap each query's prompt in the query model's chat template (as the user's turn).
     public var chat = false
+    /// Score only this shard's documents (`ShardSpec.documents(of:batchSize:)`).
+    public var shard = ShardSpec.whole
 
     public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
                 method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,

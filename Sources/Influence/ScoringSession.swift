@@ -64,6 +64,12 @@ public final class ScoringSession {
 
     /// Scores every training document against every query; `progress` follows the document loop.
     public func run(progress: (ScoringProgress) -> Void = { _ in }) throws -> ScoreResults {
+        try runShard(progress: progress).results
+    }
+
+    /// Scores the request's shard of the training documents (all of them when it is whole) and
+    /// describes the shard for `ScoreMerge`; nil for a whole run.
+    public func runShard(progress: (ScoringProgress) -> Void = { _ in }) throws -> (results: ScoreResults, shard: ScoreShard?) {
         let queryRecords = try queryModel.tokenize(file: request.queries, maxLength: request.maxSequenceLength ?? queryModel.context,
                                                    requireIds: true, chat: request.chat)
         let trainRecords = try documentModel.tokenize(file: request.train, maxLength: request.maxSequenceLength ?? documentModel.context,
@@ -73,9 +79,10 @@ public final class ScoringSession {
         let scorer = try InfluenceScorer(model: queryModel.model, layouts: layouts, queries: queryRecords.examples,
                                          preconditioners: preconditioners, batchSize: request.batchSize, queryRank: request.queryRank)
         let runner = GradientRunner(model: documentModel.model, layouts: layouts)
-        var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: trainRecords.ids, moduleCount: layouts.count,
+        let part = request.shard.documents(of: trainRecords.examples.count, batchSize: request.batchSize)
+        var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: Array(trainRecords.ids[part]), moduleCount: layouts.count,
                                        topK: request.topK, keepsModules: request.perModule)
-        let documents = trainRecords.examples
+        let documents = Array(trainRecords.examples[part])
         progress(ScoringProgress(scored: 0, total: documents.count))
         for start in stride(from: 0, to: documents.count, by: request.batchSize) {
             let end = min(start + request.batchSize, documents.count)
@@ -87,7 +94,32 @@ public final class ScoringSession {
             }
             progress(ScoringProgress(scored: end, total: documents.count))
         }
-        return ScoreResults(collector, layouts: layouts)
+        let shard = request.shard.isWhole ? nil
+            : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
+                         totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
+        return (ScoreResults(collector, layouts: layouts), shard)
+    }
+
+    /// What every shard of one run shares and shards of another run do not: the models'
+    /// weights, the factors, the query and training files, and every option that changes a
+    /// score, hashed (XXH64) into a short string.
+    public func identity() -> String {
+        var parts: [String] = []
+        func stage(_ s: ScoringStage, _ loaded: LoadedModel) {
+            parts += ["model=\(loaded.model.fingerprint)", "damping=\(String(describing: s.damping))",
+                      "factors=\(s.factors.map { FileDigest.fingerprint(ofPath: FactorStore.manifestURL(URL(fileURLWithPath: $0)).path) } ?? "none")"]
+        }
+        switch request.stages {
+        case .single(let s): parts.append("single"); stage(s, documentModel)
+        case .multi(let ft, let pt, let both): parts.append("multi \(both)"); stage(ft, queryModel); stage(pt, documentModel)
+        }
+        parts += ["queries=\(FileDigest.fingerprint(ofPath: request.queries))", "train=\(FileDigest.fingerprint(ofPath: request.train))",
+                  "damping=\(request.damping)", "scope=\(request.dampingScope)", "method=\(request.method.rawValue)",
+                  "modules=\(request.modules)", "topK=\(String(describing: request.topK))", "perModule=\(request.perModule)",
+                  "queryRank=\(String(describing: request.queryRank))", "batch=\(request.batchSize)",
+                  "seqLen=\(String(describing: request.maxSequenceLength))", "chat=\(request.chat)", "shards=\(request.shard.count)"]
+        let text = parts.joined(separator: "\n")
+        return "xxh64:" + String(text.utf8CString.withUnsafeBytes { FileDigest.xxh64($0) }, radix: 16)
     }
 
     /// The preconditioner of one stage: its factors, loaded and checked against its model, or

@@ -14,7 +14,10 @@ struct Score: ParsableCommand {
             {"query": id, "results": [{"id", "score"}, ...]} by descending score; without it, one JSON object \
             {"queries": [...], "train": [...], "scores": [[...]]} with a row per query. \
             Multi-stage (--pretrained/--finetuned): ⟨(G_ft+λ_ft I)⁻¹∇f_ft(query), (G_pt+λ_pt I)⁻¹∇L_pt(document)⟩ over \
-            the shared backbone; a fine-tuned classifier's queries are {"id", "text", "label"}.
+            the shared backbone; a fine-tuned classifier's queries are {"id", "text", "label"}. \
+            With --shard I/N, scores shard I's whole batches of the training documents and adds a "shard" object \
+            (a member of the matrix, or the first line before the top-k lines); `influence merge-scores` combines the shards \
+            into exactly what one process writes.
             """)
 
     @Option(help: "The model: a Hugging Face directory or a .gguf file (single-stage influence).") var model: String?
@@ -42,6 +45,9 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "Documents per forward/backward pass.") var batchSize = 8
     @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).") var seqLen: Int?
     @Flag(help: "Wrap each query's prompt in the (query) model's chat template as the user's turn.") var chat = false
+    @Option(help: "Score only shard I of N of the training documents (0-based, such as 0/4; auto: from a Slurm job array or Kubernetes Indexed Job); combine with merge-scores.")
+    var shard: ShardSpec?
+    @OptionGroup var parallel: ParallelOptions
 
     enum PretrainedPreconditioner: String, ExpressibleByArgument, CaseIterable { case ekfac, none }
 
@@ -74,17 +80,19 @@ struct Score: ParsableCommand {
         let request = ScoringRequest(stages: stages, queries: queries, train: train, damping: damping, dampingScope: dampingScope,
                                      method: method, modules: modules, topK: topK, perModule: perModule, queryRank: queryRank,
                                      batchSize: batchSize, maxSequenceLength: seqLen)
+        parallel.apply()
         var chatRequest = request
         chatRequest.chat = chat
+        chatRequest.shard = shard ?? .whole
         var bar: ProgressBar?
-        let results: ScoreResults
+        let results: (results: ScoreResults, shard: ScoreShard?)
         do {
             defer { bar?.finish() }
-            results = try ScoringSession(chatRequest).run { progress in
+            results = try ScoringSession(chatRequest).runShard { progress in
                 if progress.scored == 0 { bar = ProgressBar("scoring", total: progress.total, unit: "doc") } else { bar?.update(progress.scored) }
             }
         }
-        let output = try results.json()
+        let output = try results.results.json(shard: results.shard)
         if let out { try AtomicFile.write(output, toPath: out) } else { FileHandle.standardOutput.write(Data(output.utf8)) }
     }
 }
