@@ -31,7 +31,7 @@ import Testing
 
     static func which(_ tool: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        return (path.split(separator: ":") + ["/usr/sbin", "/sbin"]).map { "\($0)/\(tool)" }
+        return (path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]).map { "\($0)/\(tool)" }
             .first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
@@ -104,7 +104,8 @@ import Testing
             #expect(x.count == y.count && worst <= 1e-10 * scale, "\(tensor.name): \(worst) of \(scale)")
         }
 
-        // The merged factors score as the one-process factors: same values, same ranking.
+        // The merged factors score as the one-process factors: same ranking, values to Float32 rounding (the stored
+        // eigenbases and Λ are Float32, and the merged Λ sums are added in another order; measured: 1.7e-6 of the largest).
         let wholeScores = work.appendingPathComponent("whole-scores.json").path, mergedScores = work.appendingPathComponent("merged-scores.json").path
         for (factors, out) in [(whole.path, wholeScores), (merged.path, mergedScores)] {
             _ = try run(["score", "--model", model, "--factors", factors, "--queries", queries, "--train", train, "--out", out])
@@ -113,7 +114,7 @@ import Testing
         #expect(x.count == 2 && y.count == 2)
         for (p, q) in zip(x, y) {
             let scale = p.map(abs).max()!
-            #expect(p.count == q.count && zip(p, q).allSatisfy { abs($0 - $1) <= 1e-6 * scale }, "\(p) vs \(q)")
+            #expect(p.count == q.count && zip(p, q).allSatisfy { abs($0 - $1) <= 1e-5 * scale }, "\(p) vs \(q)")
             let rank = { (s: [Double]) in s.indices.sorted { s[$0] > s[$1] } }
             #expect(rank(p) == rank(q))
         }
