@@ -68,7 +68,7 @@ struct Plan: ParsableCommand {
         }
         let covariance = plan.covarianceSecondsPerToken(rates), correction = plan.passSecondsPerToken(rates)
         print("  pass 1 (covariances)       \(perToken(covariance)), \(duration(covariance * 1e6)) per million tokens")
-        print("  eigendecompositions        \(duration(plan.eigenSeconds(rates))) (once, or split by module across merge jobs)")
+        print("  eigendecompositions        \(duration(plan.eigenSeconds(rates)))")
         print("  pass 2 (eigenvalues)       \(perToken(correction)) + \(duration(plan.correctionSecondsPerSequence(rates))) per sequence")
         let files = plan.factorFileBytes
         print("  factor files               eigenbasis \(f(files.eigenbasis)), lambda \(f(files.lambda)), covariances \(f(files.covariances))")
