@@ -58,15 +58,20 @@ struct Plan: ParsableCommand {
         print("activations, \(batchSize) × \(seqLen) tokens  \(f(plan.activationBytes)) (\(f(plan.activationBytes / Int(tokens))) per token)")
         print("")
         print("fit, all modules at once     peak \(f(plan.fitPeakBytes))")
+        let covariance = plan.covarianceSecondsPerToken(rates), correction = plan.passSecondsPerToken(rates)
         if let budget = maxMemory {
             do {
                 let passes = try plan.fitPasses()
                 print("fit --max-memory \(f(budget.bytes))  pass 1 reads the data \(passes.covariances)×, pass 2 \(passes.corrections)×")
+                // Each further pass repeats the forward and backward passes; the modules' own
+                // products are split among the groups, not repeated.
+                let pass = plan.passSecondsPerToken(rates)
+                let pass1 = covariance + Double(passes.covariances - 1) * pass, pass2 = Double(passes.corrections) * correction
+                print("  under this budget          pass 1 \(duration(pass1 * 1e6)), pass 2 \(duration(pass2 * 1e6)) per million tokens")
             } catch let error as InputError {
                 print("fit --max-memory \(f(budget.bytes)): \(error.description)")
             }
         }
-        let covariance = plan.covarianceSecondsPerToken(rates), correction = plan.passSecondsPerToken(rates)
         print("  pass 1 (covariances)       \(perToken(covariance)), \(duration(covariance * 1e6)) per million tokens")
         print("  eigendecompositions        \(duration(plan.eigenSeconds(rates)))")
         print("  pass 2 (eigenvalues)       \(perToken(correction)) + \(duration(plan.correctionSecondsPerSequence(rates))) per sequence")
