@@ -54,20 +54,13 @@ public struct FactorFitJob {
                   directory: directory, force: force, checkpointEvery: checkpointEvery, toolVersion: toolVersion)
     }
 
-    /// The examples of shard `shard`: whole batches, so that every batch is the one a single
-    /// process would form and the shards' sums add up to its sums.
-    public static func exampleRange(of shard: ShardSpec, examples: Int, batchSize: Int) -> Range<Int> {
-        let batches = shard.slice(of: (examples + batchSize - 1) / batchSize)
-        return min(batches.lowerBound * batchSize, examples)..<min(batches.upperBound * batchSize, examples)
-    }
-
     public var layouts: [ModuleLayout] {
         model.moduleLayouts(options.modules, attentionBlocks: options.attentionBlocks, includeBias: options.includeBias)
     }
 
     /// The memory plan of this job's passes (for the log and `influence plan`).
     public func memoryPlan() -> FitMemoryPlan {
-        let range = Self.exampleRange(of: shard, examples: examples.count, batchSize: options.batchSize)
+        let range = shard.documents(of: examples.count, batchSize: options.batchSize)
         let batchTokens = stride(from: range.lowerBound, to: range.upperBound, by: options.batchSize).map { start in
             examples[start..<min(start + options.batchSize, range.upperBound)].reduce(0) { $0 + $1.tokens.count }
         }.max() ?? 0
@@ -120,7 +113,7 @@ public struct FactorFitJob {
         }
 
         let plan = memoryPlan()
-        let range = Self.exampleRange(of: shard, examples: examples.count, batchSize: options.batchSize)
+        let range = shard.documents(of: examples.count, batchSize: options.batchSize)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: options.batchSize, seed: options.seed)
         let totalTokens = examples[range].reduce(0) { $0 + $1.tokens.count }
         let parameterCount = layouts.reduce(0) { $0 + $1.parameterCount }

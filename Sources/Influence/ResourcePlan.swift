@@ -25,8 +25,7 @@ public struct ResourcePlan: Sendable {
         self.sequenceLength = sequenceLength
         self.batchSize = batchSize
         self.queries = queries
-        // As ParameterStore holds them: each tensor padded to 16 floats.
-        weightBytes = DecoderModel.parameterLayout(h).reduce(0) { $0 + ($1.shape.reduce(1, *) + 15) / 16 * 16 } * MemoryLayout<Float>.size
+        weightBytes = ParameterStore.count(of: DecoderModel.parameterLayout(h)) * MemoryLayout<Float>.size
         activationBytes = DecoderActivations.estimatedBytes(h, tokens: batchSize * sequenceLength, longestSequence: sequenceLength)
         fit = FitMemoryPlan(hyperparameters: h, weightBytes: weightBytes, layouts: layouts, batchTokens: batchSize * sequenceLength,
                             longestSequence: sequenceLength, budget: maxMemory)

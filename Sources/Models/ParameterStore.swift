@@ -17,6 +17,15 @@ public final class ParameterStore: @unchecked Sendable {
     public let count: Int
     public let values: UnsafeMutablePointer<Float>
 
+    /// Floats a tensor of `count` elements occupies: every tensor is 16-float aligned so that
+    /// each view starts on a cache line.
+    public static func paddedCount(_ count: Int) -> Int { (count + 15) / 16 * 16 }
+
+    /// Floats a store of this layout holds (what `init(layout:)` allocates).
+    public static func count(of layout: [(name: String, shape: [Int])]) -> Int {
+        layout.reduce(0) { $0 + paddedCount($1.shape.reduce(1, *)) }
+    }
+
     /// A zero-filled store for parameters with these names and shapes, in this order.
     public init(layout: [(name: String, shape: [Int])]) {
         var offset = 0
@@ -26,8 +35,7 @@ public final class ParameterStore: @unchecked Sendable {
             precondition(index[name] == nil, "parameter \(name) listed twice")
             index[name] = entries.count
             entries.append(Entry(name: name, shape: shape, offset: offset))
-            // Keep every tensor 16-float aligned so that each view starts on a cache line.
-            offset += (shape.reduce(1, *) + 15) / 16 * 16
+            offset += Self.paddedCount(shape.reduce(1, *))
         }
         self.entries = entries
         self.index = index

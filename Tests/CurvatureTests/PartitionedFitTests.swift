@@ -135,7 +135,7 @@ import TestSupport
     @Test func shardsAreWholeBatchesCoveringEveryExample() throws {
         for examples in [0, 1, 7, 11, 40] {
             for count in 1...5 {
-                let ranges = try (0..<count).map { try FactorFitJob.exampleRange(of: ShardSpec(index: $0, count: count), examples: examples, batchSize: 3) }
+                let ranges = try (0..<count).map { try ShardSpec(index: $0, count: count).documents(of: examples, batchSize: 3) }
                 #expect(ranges.first!.lowerBound == 0 && ranges.last!.upperBound == examples)
                 for (a, b) in zip(ranges, ranges.dropFirst()) { #expect(a.upperBound == b.lowerBound && a.upperBound % 3 == 0 || a.upperBound == examples) }
             }
