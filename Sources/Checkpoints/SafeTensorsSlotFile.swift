@@ -9,7 +9,8 @@ import Foundation
 /// `finish()`, so a reader never sees half a file. Re-creating the builder over an existing
 /// `.partial` file with the same header reuses it: what was written stays (resuming is the
 /// caller's bookkeeping of which tensors are done).
-public final class SafeTensorsSlotFile {
+/// `write` to distinct tensors may run on several threads at once (pwrite at fixed offsets).
+public final class SafeTensorsSlotFile: @unchecked Sendable {
     public struct Slot: Sendable, Equatable {
         public let name: String
         public let dtype: DType

@@ -35,6 +35,8 @@ public struct FactorFitJob {
     public var shard: ShardSpec = .whole
     /// A shard's pass 2: the directory holding the merged eigenbasis of all shards.
     public var eigenbasis: URL?
+    /// Eigendecompositions run at once (`--threads`; within `maxMemory`).
+    public var threads = 1
 
     public init(model: DecoderModel, modelPath: String, examples: [TokenizedExample], options: FactorManifest.Options,
                 directory: URL, force: Bool = false, checkpointEvery: Int? = nil, toolVersion: String) {
@@ -182,6 +184,7 @@ public struct FactorFitJob {
         let start = Date()
         if let done = manifest.modulesDone { log("resuming the eigendecompositions after \(done) of \(layouts.count) modules") }
         try FactorEigendecomposition.run(layouts: layouts, tokens: manifest.covarianceTokens, into: directory, manifest: &manifest,
+                                         windows: plan.eigenWindows(threads: threads),
                                          sums: { m, body in
                                              let sums = try FactorStore.sums(layouts[m], in: covariances)
                                              defer { FactorStore.releaseSums(layouts[m], in: covariances) }

@@ -12,6 +12,8 @@ public struct FactorMerge {
     public let shards: [URL]
     public let directory: URL
     public let toolVersion: String
+    /// Eigendecompositions run at once (`--threads`).
+    public var threads = 1
 
     public init(shards: [URL], directory: URL, toolVersion: String) {
         self.shards = shards
@@ -75,7 +77,9 @@ public struct FactorMerge {
             let covariances = try FactorStore.open(FactorStore.covariancesURL(directory), manifest: manifest, directory: directory)
             if let done = manifest.modulesDone { log("resuming the eigendecompositions after \(done) of \(layouts.count) modules") }
             let start = Date()
+            let windows = stride(from: 0, to: layouts.count, by: max(1, threads)).map { $0..<min(layouts.count, $0 + max(1, threads)) }
             try FactorEigendecomposition.run(layouts: layouts, tokens: manifest.covarianceTokens, into: directory, manifest: &manifest,
+                                             windows: windows,
                                              sums: { m, body in
                                                  let sums = try FactorStore.sums(layouts[m], in: covariances)
                                                  defer { FactorStore.releaseSums(layouts[m], in: covariances) }

@@ -81,6 +81,14 @@ public struct FitMemoryPlan: Sendable {
         return groups
     }
 
+    /// Windows of the eigendecompositions from module `first` on: up to `threads` modules at
+    /// once (`--threads`), as many as fit in the budget.
+    public func eigenWindows(threads: Int, from first: Int = 0) throws -> [Range<Int>] {
+        try groups(eigenBytes, from: first, stage: "the eigendecompositions").flatMap { group in
+            stride(from: group.lowerBound, to: group.upperBound, by: max(1, threads)).map { $0..<min(group.upperBound, $0 + max(1, threads)) }
+        }
+    }
+
     /// The peak a stage reaches with these groups.
     public func peak(_ costs: [Int], _ groups: [Range<Int>]) -> Int {
         fixedBytes + (groups.map { costs[$0].reduce(0, +) }.max() ?? 0)

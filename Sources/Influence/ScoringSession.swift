@@ -37,13 +37,13 @@ public final class ScoringSession {
         self.request = request
         switch request.stages {
         case .single(let stage):
-            let loaded = try LoadedModel(path: stage.model)
+            let loaded = try LoadedModel(path: stage.model, precision: .stored)
             let preconditioner = try Self.preconditioner(of: stage, model: loaded, role: "the", request: request)
             queryModel = loaded
             documentModel = loaded
             preconditioners = [preconditioner]
         case .multi(let finetunedStage, let pretrainedStage, let preconditionPretrained):
-            let finetuned = try LoadedModel(path: finetunedStage.model), pretrained = try LoadedModel(path: pretrainedStage.model)
+            let finetuned = try LoadedModel(path: finetunedStage.model, precision: .stored), pretrained = try LoadedModel(path: pretrainedStage.model, precision: .stored)
             try Self.checkSharedBackbone(pretrained: pretrained, finetuned: finetuned, finetunedPath: finetunedStage.model)
             let first = try Self.preconditioner(of: finetunedStage, model: finetuned, role: "fine-tuned", request: request,
                                                 otherFingerprint: pretrained.model.fingerprint)

@@ -28,12 +28,14 @@ public final class DecoderActivations {
     private let attentionGradientBuffer = FloatBuffer()
     private let qkvGradientBuffer = FloatBuffer(), mlpGradientBuffer = FloatBuffer(), mlpUpGradientBuffer = FloatBuffer()
     private let attentionScratchBuffer = FloatBuffer(), discard = FloatBuffer()
+    /// Where a 16-bit weight matrix is widened to Float32 before its product.
+    private let weightScratchBuffer = FloatBuffer()
 
     public init(hyperparameters: DecoderHyperparameters) {
         self.hyperparameters = hyperparameters
     }
 
-    func prepare(for batch: TokenBatch, attention: CausalSelfAttention) {
+    func prepare(for batch: TokenBatch, attention: CausalSelfAttention, weightScratch: Int = 0) {
         let h = hyperparameters
         let N = batch.tokenCount, H = h.hiddenSize, I = h.intermediateSize, L = h.layerCount
         let A = h.attentionWidth, Q = h.qkvWidth
@@ -58,6 +60,7 @@ public final class DecoderActivations {
         if swiGLU { mlpUpGradientBuffer.reserve(N * I) }
         attentionScratchBuffer.reserve(attention.scratchCount(batch))
         discard.reserve(H)
+        weightScratchBuffer.reserve(weightScratch)
     }
 
     /// Bytes currently held (activations and scratch).
@@ -65,13 +68,15 @@ public final class DecoderActivations {
         [layerInputs, norm1Outputs, norm1Stats, qkvs, statisticsStore, attentionOutputs, postAttentions, norm2Outputs,
          norm2Stats, mlpHiddens, mlpUps, mlpActivateds, finalNormBuffer, finalStats, embeddingBuffer, embeddingStats, logitBuffer,
          logitGradientBuffer, residualA, residualB, hiddenScratch, attentionGradientBuffer, qkvGradientBuffer, mlpGradientBuffer,
-         mlpUpGradientBuffer, attentionScratchBuffer, discard]
+         mlpUpGradientBuffer, attentionScratchBuffer, discard, weightScratchBuffer]
             .reduce(0) { $0 + $1.capacity * 4 }
     }
 
     private var N: Int { tokenCount }
     private var H: Int { hyperparameters.hiddenSize }
     private var I: Int { hyperparameters.intermediateSize }
+
+    var weightScratch: UnsafeMutablePointer<Float> { weightScratchBuffer.pointer }
 
     func layerInput(_ l: Int) -> UnsafeMutablePointer<Float> { layerInputs.pointer + l * N * H }
     func norm1(_ l: Int) -> UnsafeMutablePointer<Float> { norm1Outputs.pointer + l * N * H }

@@ -108,6 +108,9 @@ extension DecoderHyperparameters {
 /// Hugging Face's; shapes the decoder's ([out, in] for every linear weight).
 public protocol DecoderWeightSource {
     func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws
+    /// The 16-bit format parameter `name` is stored in, or `.float32` for any other type
+    /// (Float32, Float64, quantized blocks): what `WeightPrecision.stored` keeps.
+    func storedPrecision(_ name: String) -> ParameterStore.StoredPrecision
     /// Where the weights are, for error messages.
     var location: URL { get }
 }
@@ -132,6 +135,14 @@ struct HuggingFaceWeights: DecoderWeightSource {
         names.isStoredTransposed(name) ? shape.reversed() : shape
     }
 
+    func storedPrecision(_ name: String) -> ParameterStore.StoredPrecision {
+        switch checkpoint.info(storedName(name))?.dtype {
+        case .bf16: .bfloat16
+        case .f16: .float16
+        default: .float32
+        }
+    }
+
     func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {
         guard names.isStoredTransposed(name) else {
             return try checkpoint.readFloats(storedName(name), shape: shape, into: destination)
@@ -150,13 +161,39 @@ func transpose(_ input: UnsafePointer<Float>, rows: Int, cols: Int, into output:
     }
 }
 
+/// How a loaded model holds its weights in memory.
+public enum WeightPrecision: Sendable {
+    /// Every parameter Float32 (training needs this: it updates the weights).
+    case float32
+    /// Matrices stored as BF16 or F16 stay 16-bit and are widened per matrix before each product
+    /// (exact: results equal the Float32 model's up to the order of the head's sums); norms,
+    /// biases and every other type Float32. For fitting, scoring and inference.
+    case stored
+}
+
 extension DecoderModel {
     /// Loads a model from a weight source: every parameter must be present with the shape the
     /// hyperparameters imply, and finite.
-    public convenience init(hyperparameters: DecoderHyperparameters, weights source: DecoderWeightSource) throws {
-        let store = ParameterStore(layout: Self.parameterLayout(hyperparameters))
+    public convenience init(hyperparameters: DecoderHyperparameters, weights source: DecoderWeightSource,
+                            precision: WeightPrecision = .float32) throws {
+        let layout = Self.parameterLayout(hyperparameters)
+        var reduced: [String: ParameterStore.StoredPrecision] = [:]
+        if precision == .stored {
+            for (name, shape) in layout where shape.count == 2 {
+                let stored = source.storedPrecision(name)
+                if stored != .float32 { reduced[name] = stored }
+            }
+        }
+        let store = ParameterStore(layout: layout, reducedPrecision: reduced)
+        // A 16-bit matrix is read as Float32 (exactly) and narrowed back, one matrix at a time.
+        let staging = FloatBuffer(capacity: store.entries.filter { !$0.isFloat32 }.map(\.count).max() ?? 0)
         for entry in store.entries {
-            try source.read(entry.name, shape: entry.shape, into: store.values + entry.offset)
+            if entry.isFloat32 {
+                try source.read(entry.name, shape: entry.shape, into: store.values + entry.offset)
+            } else {
+                try source.read(entry.name, shape: entry.shape, into: staging.pointer)
+                store.store(staging.pointer, into: entry)
+            }
         }
         self.init(hyperparameters: hyperparameters, parameters: store)
         do {
@@ -167,12 +204,13 @@ extension DecoderModel {
     }
 
     /// Loads a Hugging Face checkpoint directory (any of F32, F16, BF16 on disk; Float32 in memory).
-    public convenience init(checkpoint: CheckpointDirectory) throws {
+    public convenience init(checkpoint: CheckpointDirectory, precision: WeightPrecision = .float32) throws {
         let hyperparameters = try DecoderHyperparameters(checkpoint: checkpoint)
-        try self.init(hyperparameters: hyperparameters, weights: HuggingFaceWeights(checkpoint: checkpoint, names: hyperparameters.names))
+        try self.init(hyperparameters: hyperparameters, weights: HuggingFaceWeights(checkpoint: checkpoint, names: hyperparameters.names),
+                      precision: precision)
     }
 
-    public convenience init(directory: URL) throws {
-        try self.init(checkpoint: CheckpointDirectory(url: directory))
+    public convenience init(directory: URL, precision: WeightPrecision = .float32) throws {
+        try self.init(checkpoint: CheckpointDirectory(url: directory), precision: precision)
     }
 }

@@ -19,12 +19,16 @@ public final class DecoderModel: @unchecked Sendable {
     public let parameters: ParameterStore
     private(set) var attention: CausalSelfAttention
     private let layers: [LayerWeights]
-    private let embeddingOffset: Int, positionEmbeddingOffset: Int?
+    private let embedding: ParameterStore.Entry, positionEmbedding: ParameterStore.Entry?
+    /// The output head (the embedding when tied).
+    private let head: ParameterStore.Entry
+    /// The largest 16-bit linear matrix (0 when all are Float32).
+    private let largestSixteenBitMatrix: Int
     private let embeddingNorm: NormWeights?, finalNorm: NormWeights
     private let slots: ModuleSlots
 
-    /// Offsets into `parameters` of one linear module.
-    struct LinearWeights { let weight: Int; let bias: Int? }
+    /// One linear module's weight (Float32 or 16-bit) and the offset of its bias in `parameters`.
+    struct LinearWeights { let weight: ParameterStore.Entry; let bias: Int? }
     /// Offsets of one norm (RMSNorm has no bias).
     struct NormWeights { let weight: Int; let bias: Int? }
     /// One layer's parameters, resolved once by name. `qkv` holds one fused projection or
@@ -60,19 +64,27 @@ public final class DecoderModel: @unchecked Sendable {
                                     maxPositions: h.maxPositions, scaling: h.rotaryScaling),
             alibiSlopes: h.positions == .alibi ? CausalSelfAttention.alibiSlopes(heads: h.headCount) : nil,
             window: h.attentionWindow)
-        func offset(_ name: String) -> Int {
+        func entry(_ name: String) -> ParameterStore.Entry {
             guard let entry = parameters.entry(name) else { preconditionFailure("parameter store lacks \(name)") }
-            return entry.offset
+            return entry
+        }
+        // Norms and biases are always Float32: only matrices are kept in 16-bit.
+        func offset(_ name: String) -> Int {
+            let e = entry(name)
+            precondition(e.isFloat32, "\(name) must be held as Float32")
+            return e.offset
         }
         func linear(_ prefix: String, bias: Bool) -> LinearWeights {
-            LinearWeights(weight: offset(prefix + ".weight"), bias: bias ? offset(prefix + ".bias") : nil)
+            LinearWeights(weight: entry(prefix + ".weight"), bias: bias ? offset(prefix + ".bias") : nil)
         }
         func norm(_ prefix: String) -> NormWeights {
             NormWeights(weight: offset(prefix + ".weight"), bias: h.norm == .layerNorm ? offset(prefix + ".bias") : nil)
         }
         let names = h.names
-        embeddingOffset = offset(names.embedding)
-        positionEmbeddingOffset = h.positions == .learned ? offset(names.positionEmbedding) : nil
+        embedding = entry(names.embedding)
+        positionEmbedding = h.positions == .learned ? entry(names.positionEmbedding) : nil
+        let headName = h.classifierLabels != nil ? "score.weight" : h.tiedEmbeddings ? nil : names.unembedding
+        head = headName.map(entry) ?? embedding
         embeddingNorm = h.embeddingNorm ? norm(names.embeddingNorm) : nil
         finalNorm = norm(names.finalNorm)
         slots = ModuleSlots(h)
@@ -86,7 +98,21 @@ public final class DecoderModel: @unchecked Sendable {
                 gate: h.feedForward == .swiGLU ? linear(p + names.mlpGate, bias: h.mlpBias) : nil,
                 up: linear(p + names.mlpUp, bias: h.mlpBias), down: linear(p + names.mlpDown, bias: h.mlpBias))
         }
+        // The scratch holds the largest 16-bit linear matrix; the head's blocks fit in it too
+        // (at least 256 rows, so that a model whose only 16-bit matrix is its head still has one).
+        let matrices = layers.flatMap { $0.qkv + [$0.output, $0.up, $0.down] + ($0.gate.map { [$0] } ?? []) }.map(\.weight)
+        largestSixteenBitMatrix = matrices.filter { !$0.isFloat32 }.map(\.count).max() ?? 0
+        headBlockRows = head.isFloat32 ? 0 : min(head.shape[0], max(256, largestSixteenBitMatrix / h.hiddenSize))
     }
+
+    /// Rows of a 16-bit head widened at a time (0 for a Float32 head). Any value gives the same
+    /// logits and, to the order of one sum, the same gradients (tests vary it).
+    public var headBlockRows: Int {
+        didSet { headBlockRows = head.isFloat32 ? 0 : min(head.shape[0], max(1, headBlockRows)) }
+    }
+
+    /// Floats of the scratch a 16-bit matrix (or block of head rows) is widened into before its product.
+    public var weightScratchFloats: Int { max(largestSixteenBitMatrix, headBlockRows * hyperparameters.hiddenSize) }
 
     /// Queries per block of each head's score matrix: attention computes only the blocks a
     /// causal mask (or window) leaves in use. Any value gives the same results (tests vary it).
@@ -109,12 +135,6 @@ public final class DecoderModel: @unchecked Sendable {
             }
         }
         self.init(hyperparameters: hyperparameters, parameters: store)
-    }
-
-    /// The output head: the unembedding [V, H] of a language model, or a classifier's
-    /// `score.weight` [labels, H].
-    private var headOffset: Int {
-        headParameter.map { parameters.entry($0)!.offset } ?? embeddingOffset
     }
 
     /// The output head's own parameter (`score.weight`, `lm_head.weight`), or nil when the
@@ -199,18 +219,22 @@ public final class DecoderModel: @unchecked Sendable {
         let h = hyperparameters
         let N = batch.tokenCount, H = h.hiddenSize, I = h.intermediateSize, A = h.attentionWidth
         let w = parameters.values
-        activations.prepare(for: batch, attention: attention)
+        activations.prepare(for: batch, attention: attention, weightScratch: weightScratchFloats)
         let a = activations
+        func matrix(_ weights: LinearWeights) -> UnsafePointer<Float> { widened(weights.weight, a) }
 
         // Embedding (+ learned positions; + BLOOM's norm).
         let embedded = embeddingNorm != nil ? a.embeddings : a.layerInput(0)
         for row in 0..<N {
-            (embedded + row * H).update(from: w + embeddingOffset + Int(batch.tokens[row]) * H, count: H)
+            let token = Int(batch.tokens[row])
+            parameters.readFloats(embedding, range: token * H..<(token + 1) * H, into: embedded + row * H)
         }
-        if let positionEmbeddingOffset {
+        if let positionEmbedding {
+            let position = a.scratchHidden
             for s in 0..<batch.sequenceCount {
                 for (t, row) in batch.range(ofSequence: s).enumerated() {
-                    add(embedded + row * H, w + positionEmbeddingOffset + t * H, into: embedded + row * H, count: H)
+                    parameters.readFloats(positionEmbedding, range: t * H..<(t + 1) * H, into: position)
+                    add(embedded + row * H, position, into: embedded + row * H, count: H)
                 }
             }
         }
@@ -224,18 +248,18 @@ public final class DecoderModel: @unchecked Sendable {
             // Attention half.
             normalize(x, lw.norm1, a.norm1(l), mean: a.norm1Mean(l), reciprocalStd: a.norm1Rstd(l), rows: N)
             if lw.qkv.count == 1 {
-                Linear.forward(input: a.norm1(l), weight: w + lw.qkv[0].weight, bias: lw.qkv[0].bias.map { w + $0 },
+                Linear.forward(input: a.norm1(l), weight: matrix(lw.qkv[0]), bias: lw.qkv[0].bias.map { w + $0 },
                                output: a.qkv(l), rows: N, inputSize: H, outputSize: h.qkvWidth)
             } else {
                 for (projection, (width, offset)) in zip(lw.qkv, separateProjections(tokens: N)) {
-                    Linear.forward(input: a.norm1(l), weight: w + projection.weight, bias: projection.bias.map { w + $0 },
+                    Linear.forward(input: a.norm1(l), weight: matrix(projection), bias: projection.bias.map { w + $0 },
                                    output: a.qkv(l) + offset, rows: N, inputSize: H, outputSize: width)
                 }
             }
             attention.forward(qkvViews(a.qkv(l), tokens: N), statistics: a.attentionStatistics(l), output: a.attentionOutput(l),
                               scratch: a.attentionScratch, batch: batch)
             let attentionProjection = a.scratchHidden
-            Linear.forward(input: a.attentionOutput(l), weight: w + lw.output.weight, bias: lw.output.bias.map { w + $0 },
+            Linear.forward(input: a.attentionOutput(l), weight: matrix(lw.output), bias: lw.output.bias.map { w + $0 },
                            output: attentionProjection, rows: N, inputSize: A, outputSize: H)
             // The MLP reads n2(x) in parallel mode and n2(x + attention) in sequential mode.
             let mlpInput: UnsafeMutablePointer<Float>
@@ -249,19 +273,19 @@ public final class DecoderModel: @unchecked Sendable {
             normalize(mlpInput, lw.norm2, a.norm2(l), mean: a.norm2Mean(l), reciprocalStd: a.norm2Rstd(l), rows: N)
             switch h.feedForward {
             case .gelu(let gelu):
-                Linear.forward(input: a.norm2(l), weight: w + lw.up.weight, bias: lw.up.bias.map { w + $0 }, output: a.mlpHidden(l),
+                Linear.forward(input: a.norm2(l), weight: matrix(lw.up), bias: lw.up.bias.map { w + $0 }, output: a.mlpHidden(l),
                                rows: N, inputSize: H, outputSize: I)
                 gelu.forward(a.mlpHidden(l), a.mlpActivated(l), count: N * I)
             case .swiGLU:
                 let gate = lw.gate!
-                Linear.forward(input: a.norm2(l), weight: w + gate.weight, bias: gate.bias.map { w + $0 }, output: a.mlpHidden(l),
+                Linear.forward(input: a.norm2(l), weight: matrix(gate), bias: gate.bias.map { w + $0 }, output: a.mlpHidden(l),
                                rows: N, inputSize: H, outputSize: I)
-                Linear.forward(input: a.norm2(l), weight: w + lw.up.weight, bias: lw.up.bias.map { w + $0 }, output: a.mlpUp(l),
+                Linear.forward(input: a.norm2(l), weight: matrix(lw.up), bias: lw.up.bias.map { w + $0 }, output: a.mlpUp(l),
                                rows: N, inputSize: H, outputSize: I)
                 SwiGLU.forward(gate: a.mlpHidden(l), up: a.mlpUp(l), a.mlpActivated(l), count: N * I)
             }
             let next = a.layerInput(l + 1)
-            Linear.forward(input: a.mlpActivated(l), weight: w + lw.down.weight, bias: lw.down.bias.map { w + $0 }, output: next,
+            Linear.forward(input: a.mlpActivated(l), weight: matrix(lw.down), bias: lw.down.bias.map { w + $0 }, output: next,
                            rows: N, inputSize: I, outputSize: H)
             // next = mlp + (x + attention) in both modes; in sequential mode that sum is mlpInput.
             if h.parallelResidual {
@@ -273,13 +297,17 @@ public final class DecoderModel: @unchecked Sendable {
         }
         normalize(a.layerInput(h.layerCount), finalNorm, a.finalNorm, mean: a.finalMean, reciprocalStd: a.finalRstd, rows: N)
         if h.classifierLabels == nil {
-            Float.gemm(.none, .transposed, m: N, n: h.vocabularySize, k: H, alpha: 1, a: a.finalNorm, lda: H,
-                       b: w + headOffset, ldb: H, beta: 0, c: a.logits, ldc: h.vocabularySize)
+            // logits[:, rows] = finalNorm · head[rows]ᵀ, a block of vocabulary rows at a time when 16-bit.
+            forEachHeadBlock(a) { rows, block in
+                Float.gemm(.none, .transposed, m: N, n: rows.count, k: H, alpha: 1, a: a.finalNorm, lda: H,
+                           b: block, ldb: H, beta: 0, c: a.logits + rows.lowerBound, ldc: h.vocabularySize)
+            }
         } else {
             // One row of logits per sequence, from its last token.
+            let weight = widened(head, a)
             for (s, row) in headRows(batch).enumerated() {
                 Float.gemm(.none, .transposed, m: 1, n: h.outputWidth, k: H, alpha: 1, a: a.finalNorm + row * H, lda: H,
-                           b: w + headOffset, ldb: H, beta: 0, c: a.logits + s * h.outputWidth, ldc: h.outputWidth)
+                           b: weight, ldb: H, beta: 0, c: a.logits + s * h.outputWidth, ldc: h.outputWidth)
             }
         }
     }
@@ -296,9 +324,9 @@ public final class DecoderModel: @unchecked Sendable {
     ) {
         let h = hyperparameters
         let N = batch.tokenCount, H = h.hiddenSize, I = h.intermediateSize, V = h.vocabularySize, A = h.attentionWidth
-        let w = parameters.values
         let a = activations
         let g = gradients?.values
+        let headOffset = head.offset
         func gradient(_ offset: Int?) -> UnsafeMutablePointer<Float>? {
             guard let g, let offset else { return nil }
             return g + offset
@@ -309,16 +337,19 @@ public final class DecoderModel: @unchecked Sendable {
         }
         func linearBackward(_ weights: LinearWeights, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
                             inputGradient: UnsafeMutablePointer<Float>, accumulate: Bool = false, in inputSize: Int, out outputSize: Int) {
-            Linear.backward(input: input, weight: w + weights.weight, outputGradient: outputGradient, inputGradient: inputGradient,
-                            accumulateInput: accumulate, weightGradient: gradient(weights.weight), biasGradient: gradient(weights.bias),
+            Linear.backward(input: input, weight: widened(weights.weight, a), outputGradient: outputGradient, inputGradient: inputGradient,
+                            accumulateInput: accumulate, weightGradient: gradient(weights.weight.offset), biasGradient: gradient(weights.bias),
                             rows: N, inputSize: inputSize, outputSize: outputSize)
         }
 
         // Output head and final norm.
         var residualGradient = a.residualGradientA, spare = a.residualGradientB
         if h.classifierLabels == nil {
-            Float.gemm(.none, .none, m: N, n: H, k: V, alpha: 1, a: a.logitGradients, lda: V, b: w + headOffset,
-                       ldb: H, beta: 0, c: a.scratchHidden, ldc: H)
+            // scratchHidden = logitGradients · head, summed over blocks of vocabulary rows when 16-bit.
+            forEachHeadBlock(a) { rows, block in
+                Float.gemm(.none, .none, m: N, n: H, k: rows.count, alpha: 1, a: a.logitGradients + rows.lowerBound, lda: V, b: block,
+                           ldb: H, beta: rows.lowerBound == 0 ? 0 : 1, c: a.scratchHidden, ldc: H)
+            }
             if let headGradient = gradient(headOffset) {
                 Float.gemm(.transposed, .none, m: V, n: H, k: N, alpha: 1, a: a.logitGradients, lda: V, b: a.finalNorm,
                            ldb: H, beta: 1, c: headGradient, ldc: H)
@@ -327,8 +358,9 @@ public final class DecoderModel: @unchecked Sendable {
             // Only the pooled rows receive a gradient from the classifier head.
             let L = h.outputWidth
             a.scratchHidden.update(repeating: 0, count: N * H)
+            let weight = widened(head, a)
             for (s, row) in headRows(batch).enumerated() {
-                Float.gemm(.none, .none, m: 1, n: H, k: L, alpha: 1, a: a.logitGradients + s * L, lda: L, b: w + headOffset,
+                Float.gemm(.none, .none, m: 1, n: H, k: L, alpha: 1, a: a.logitGradients + s * L, lda: L, b: weight,
                            ldb: H, beta: 0, c: a.scratchHidden + row * H, ldc: H)
                 if let headGradient = gradient(headOffset) {
                     Float.gemm(.transposed, .none, m: L, n: H, k: 1, alpha: 1, a: a.logitGradients + s * L, lda: L,
@@ -402,17 +434,39 @@ public final class DecoderModel: @unchecked Sendable {
         }
         if let g {
             for row in 0..<N {
-                let dst = g + embeddingOffset + Int(batch.tokens[row]) * H
+                let dst = g + embedding.offset + Int(batch.tokens[row]) * H
                 add(dst, residualGradient + row * H, into: dst, count: H)
             }
-            if let positionEmbeddingOffset {
+            if let positionEmbedding {
                 for s in 0..<batch.sequenceCount {
                     for (t, row) in batch.range(ofSequence: s).enumerated() {
-                        let dst = g + positionEmbeddingOffset + t * H
+                        let dst = g + positionEmbedding.offset + t * H
                         add(dst, residualGradient + row * H, into: dst, count: H)
                     }
                 }
             }
+        }
+    }
+
+    // MARK: 16-bit weights
+
+    /// A weight matrix as Float32: in place, or widened into the activations' scratch when it is
+    /// held in 16-bit (valid until the next widening).
+    private func widened(_ entry: ParameterStore.Entry, _ a: DecoderActivations) -> UnsafePointer<Float> {
+        if entry.isFloat32 { return UnsafePointer(parameters.values + entry.offset) }
+        parameters.readFloats(entry, into: a.weightScratch)
+        return UnsafePointer(a.weightScratch)
+    }
+
+    /// Calls `body` with blocks of the head's rows as Float32: the whole head in place when it is
+    /// Float32, else `headBlockRows` rows at a time widened into the scratch.
+    private func forEachHeadBlock(_ a: DecoderActivations, _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
+        let V = head.shape[0], H = hyperparameters.hiddenSize
+        if head.isFloat32 { return body(0..<V, UnsafePointer(parameters.values + head.offset)) }
+        for start in stride(from: 0, to: V, by: headBlockRows) {
+            let rows = start..<min(V, start + headBlockRows)
+            parameters.readFloats(head, range: rows.lowerBound * H..<rows.upperBound * H, into: a.weightScratch)
+            body(rows, UnsafePointer(a.weightScratch))
         }
     }
 
@@ -437,10 +491,21 @@ public final class DecoderModel: @unchecked Sendable {
     /// Checks that every parameter is finite (NaN or ∞ in a checkpoint would silently poison
     /// every score).
     public func validateWeights() throws {
+        let block = 1 << 16
+        let scratch = FloatBuffer(capacity: block)
         for entry in parameters.entries {
-            let p = parameters.values + entry.offset
-            for i in 0..<entry.count where !p[i].isFinite {
-                throw InputError("parameter \(entry.name) has a non-finite value (\(p[i])) at index \(i)")
+            for start in stride(from: 0, to: entry.count, by: block) {
+                let range = start..<min(entry.count, start + block)
+                let p: UnsafePointer<Float>
+                if entry.isFloat32 {
+                    p = UnsafePointer(parameters.values + entry.offset + start)
+                } else {
+                    parameters.readFloats(entry, range: range, into: scratch.pointer)
+                    p = UnsafePointer(scratch.pointer)
+                }
+                for i in 0..<range.count where !p[i].isFinite {
+                    throw InputError("parameter \(entry.name) has a non-finite value (\(p[i])) at index \(start + i)")
+                }
             }
         }
     }

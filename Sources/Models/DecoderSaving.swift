@@ -104,7 +104,11 @@ extension DecoderModel {
         var writer = SafeTensorsWriter(metadata: ["format": "pt"])
         let names = hyperparameters.names
         for entry in parameters.entries {
-            let values = UnsafeBufferPointer(start: parameters.values + entry.offset, count: entry.count)
+            // A 16-bit matrix is written widened to Float32 (exactly).
+            let widened = entry.isFloat32 ? nil : FloatBuffer(capacity: entry.count)
+            if let widened { parameters.readFloats(entry, into: widened.pointer) }
+            let values = UnsafeBufferPointer(start: widened.map { UnsafePointer($0.pointer) } ?? UnsafePointer(parameters.values + entry.offset),
+                                             count: entry.count)
             if names.isStoredTransposed(entry.name) {
                 // GPT-2's Conv1D layout, [in, out].
                 var stored = [Float](repeating: 0, count: entry.count)

@@ -114,8 +114,8 @@ public struct GGUFCheckpoint {
     public var weightSource: GGUFWeights { GGUFWeights(file: file, hyperparameters: hyperparameters) }
 
     /// The model, dequantized.
-    public func model() throws -> DecoderModel {
-        try DecoderModel(hyperparameters: hyperparameters, weights: weightSource)
+    public func model(precision: WeightPrecision = .float32) throws -> DecoderModel {
+        try DecoderModel(hyperparameters: hyperparameters, weights: weightSource, precision: precision)
     }
 }
 
@@ -155,6 +155,14 @@ public struct GGUFWeights: DecoderWeightSource {
             throw CheckpointError(file.url, "has no tensor \(stored) (\(name)), which the metadata implies")
         }
         return info
+    }
+
+    public func storedPrecision(_ name: String) -> ParameterStore.StoredPrecision {
+        switch (try? tensor(for: name))?.type {
+        case .bf16: .bfloat16
+        case .f16: .float16
+        default: .float32
+        }
     }
 
     public func read(_ name: String, shape: [Int], into destination: UnsafeMutablePointer<Float>) throws {

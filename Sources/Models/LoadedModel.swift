@@ -22,15 +22,17 @@ public struct LoadedModel {
     /// The GGUF file's tensor types and counts ("Q4_1": 210, …); nil for a directory.
     public let quantization: [(type: String, count: Int)]?
 
-    public init(path: String) throws {
-        try self.init(url: URL(fileURLWithPath: path))
+    /// `precision`: `.stored` keeps BF16/F16 matrices 16-bit (fitting, scoring, inference);
+    /// training needs `.float32`.
+    public init(path: String, precision: WeightPrecision = .float32) throws {
+        try self.init(url: URL(fileURLWithPath: path), precision: precision)
     }
 
-    public init(url: URL) throws {
+    public init(url: URL, precision: WeightPrecision = .float32) throws {
         self.url = url
         if Self.isGGUF(url) {
             let checkpoint = try GGUFCheckpoint(url: url)
-            model = try checkpoint.model()
+            model = try checkpoint.model(precision: precision)
             let data = try checkpoint.tokenizerData()
             tokenizer = try BPETokenizer(gguf: data, source: url.path, modelVocabularySize: model.hyperparameters.vocabularySize)
             tokenizerFiles = TokenizerFiles(tokenizer: try data.huggingFaceTokenizerJSON(source: url.path),
@@ -46,7 +48,7 @@ public struct LoadedModel {
         }
         let checkpoint = try CheckpointDirectory(url: url)
         if case .gptNeoX(let config) = checkpoint.config { labels = config.classifierLabels } else { labels = nil }
-        model = try DecoderModel(checkpoint: checkpoint)
+        model = try DecoderModel(checkpoint: checkpoint, precision: precision)
         let tokenizerURL = checkpoint.tokenizerURL
         guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {
             throw CheckpointError(tokenizerURL, "missing tokenizer (tokenizer.json not found)")
@@ -161,13 +163,13 @@ public struct TokenizerFiles: Sendable {
 
 extension DecoderModel {
     /// The model alone (no tokenizer) from a Hugging Face directory or a GGUF file.
-    public convenience init(path: String) throws {
+    public convenience init(path: String, precision: WeightPrecision = .float32) throws {
         let url = URL(fileURLWithPath: path)
         if LoadedModel.isGGUF(url) {
             let checkpoint = try GGUFCheckpoint(url: url)
-            try self.init(hyperparameters: checkpoint.hyperparameters, weights: checkpoint.weightSource)
+            try self.init(hyperparameters: checkpoint.hyperparameters, weights: checkpoint.weightSource, precision: precision)
         } else {
-            try self.init(directory: url)
+            try self.init(directory: url, precision: precision)
         }
     }
 }

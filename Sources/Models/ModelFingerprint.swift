@@ -10,9 +10,9 @@ extension DecoderModel {
         for entry in parameters.entries {
             sample += entry.name.utf8
             for extent in entry.shape { append(UInt64(extent)) }
-            let p = parameters.values + entry.offset
+            // The Float32 values, whatever precision holds them: a 16-bit load fingerprints as a Float32 one.
             let stride = max(1, entry.count / 256)
-            for i in Swift.stride(from: 0, to: entry.count, by: stride) { append(UInt64(p[i].bitPattern)) }
+            for i in Swift.stride(from: 0, to: entry.count, by: stride) { append(UInt64(parameters.value(entry, at: i).bitPattern)) }
         }
         return String(sample.withUnsafeBytes { FileDigest.xxh64($0) }, radix: 16)
     }

@@ -10,18 +10,26 @@ public enum BLAS {
     /// OpenBLAS thread only adds contention (../shared/NOTES-numerics.md).
     public static func useSingleThread() { openblas_set_num_threads(1) }
 
-    /// Use `count` BLAS threads for the products that follow (`--threads`). OpenBLAS splits a
-    /// product's output among its threads and never its inner sum, so results do not depend
-    /// on the count (a test checks this).
+    /// Every process that uses these wrappers starts on one BLAS thread (the library's default,
+    /// not only the tools'): threaded OpenBLAS rounds by thread count, and concurrent callers
+    /// (tests running in parallel, parallel eigendecompositions) must not share its thread pool.
+    /// Touched by each wrapper; a later `setThreadCount` still wins.
+    @usableFromInline static let oneThreadByDefault: Void = openblas_set_num_threads(1)
+
+    /// Use `count` BLAS threads for the products that follow. Results then depend on the count:
+    /// OpenBLAS splits a product's output among threads, but its edge kernels sum in another
+    /// order than its full tiles, so which elements fall on a tile edge (and their last bits)
+    /// changes with the split (measured: sgemm 40×320×32 and 300×411×257 differ between 1 and 2
+    /// threads). The tools therefore keep one BLAS thread (`--threads` is coarse-grained work).
     public static func setThreadCount(_ count: Int) { openblas_set_num_threads(Int32(max(1, count))) }
 
     /// The BLAS threads in use.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
-    /// Runs `body` on one BLAS thread: LAPACK's eigensolvers split their inner sums among
-    /// threads, so their results would depend on `--threads` (measured: they do). Products
-    /// split only their output and stay threaded.
+    /// Runs `body` on one BLAS thread (LAPACK's eigensolvers also split inner sums among
+    /// threads), restoring the count after.
     public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        oneThreadByDefault
         let saved = threadCount
         guard saved > 1 else { return try body() }
         setThreadCount(1)
@@ -57,6 +65,7 @@ extension Float: BLASGEMMScalar {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        BLAS.oneThreadByDefault
         cblas_sgemm(
             CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -67,6 +76,7 @@ extension Float: BLASGEMMScalar {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard n > 0 else { return }
+        BLAS.oneThreadByDefault
         cblas_ssyrk(
             CblasRowMajor, CblasUpper, trans.cblas, Int32(n), Int32(k), alpha, a, Int32(lda),
             beta, c, Int32(ldc))
@@ -80,6 +90,7 @@ extension Double: BLASGEMMScalar {
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        BLAS.oneThreadByDefault
         cblas_dgemm(
             CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
             alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
@@ -90,6 +101,7 @@ extension Double: BLASGEMMScalar {
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         guard n > 0 else { return }
+        BLAS.oneThreadByDefault
         cblas_dsyrk(
             CblasRowMajor, CblasUpper, trans.cblas, Int32(n), Int32(k), alpha, a, Int32(lda),
             beta, c, Int32(ldc))

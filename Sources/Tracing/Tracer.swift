@@ -28,8 +28,8 @@ public final class Tracer {
     public init(_ request: TraceRequest) throws {
         self.request = request
         let finetunedStage = request.finetuned
-        finetuned = try LoadedModel(path: finetunedStage.model)
-        pretrained = try request.pretrained.map { try LoadedModel(path: $0.model) }
+        finetuned = try LoadedModel(path: finetunedStage.model, precision: .stored)
+        pretrained = try request.pretrained.map { try LoadedModel(path: $0.model, precision: .stored) }
         let (manifest, first) = try PreconditionerMethod.ekfac.load(
             URL(fileURLWithPath: finetunedStage.factors), for: finetuned.model, modelPath: finetunedStage.model, damping: request.damping,
             scope: request.dampingScope, role: "fine-tuned", otherFingerprint: pretrained?.model.fingerprint)

@@ -47,6 +47,7 @@ public final class Trainer {
     /// shape, and the output head is never pulled (see `addProximity`).
     public init(model: DecoderModel, examples: [TokenizedExample], configuration: Configuration, reference: ParameterStore? = nil) {
         precondition(configuration.batchSize > 0 && configuration.accumulationSteps > 0 && !examples.isEmpty)
+        precondition(model.parameters.isAllFloat32, "training updates Float32 weights: load the model with precision .float32")
         self.model = model
         self.configuration = configuration
         self.examples = examples

@@ -39,7 +39,7 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(path: modelDirectory)
+        let loaded = try LoadedModel(path: modelDirectory, precision: .stored)
         if loaded.labels != nil { throw InputError("\(modelDirectory): is a sequence classifier; eval needs a language model") }
         // Each sequence with the index where its counted targets begin (0 for a text).
         var sequences: [[Int]] = [], completionStarts: [Int?] = []

@@ -50,7 +50,7 @@ struct Fit: ParsableCommand {
 
     func run() throws {
         parallel.apply()
-        let loaded = try LoadedModel(path: modelDirectory)
+        let loaded = try LoadedModel(path: modelDirectory, precision: .stored)
         let sequenceLength = min(seqLen ?? loaded.context, loaded.context)
         var records = try JSONLines.read(DataRecord.self, path: data)
         if let maxSequences { records = Array(records.prefix(maxSequences)) }
@@ -65,6 +65,7 @@ struct Fit: ParsableCommand {
         job.maxMemory = maxMemory?.bytes
         job.shard = shard ?? .whole
         job.eigenbasis = eigenbasis.map { URL(fileURLWithPath: $0) }
+        job.threads = parallel.count
         var bar: ProgressBar?
         var pass = 0
         try job.run(progress: { progress in

@@ -34,7 +34,7 @@ struct Generate: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(path: modelDirectory)
+        let loaded = try LoadedModel(path: modelDirectory, precision: .stored)
         let text = chat ? try loaded.chatPrompt(prompt) : prompt
         let (promptTokens, cut) = try loaded.encode(text, what: "the prompt", rendered: chat)
         if let cut { warn("warning: the prompt has \(cut) tokens; keeping the first \(loaded.context) (the model's context)") }

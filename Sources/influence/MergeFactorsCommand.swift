@@ -24,7 +24,9 @@ struct MergeFactors: ParsableCommand {
 
     func run() throws {
         parallel.apply()
-        try FactorMerge(shards: shards.map { URL(fileURLWithPath: $0) }, directory: URL(fileURLWithPath: out),
-                        toolVersion: ToolVersion.current).run(log: warn)
+        var merge = FactorMerge(shards: shards.map { URL(fileURLWithPath: $0) }, directory: URL(fileURLWithPath: out),
+                                toolVersion: ToolVersion.current)
+        merge.threads = parallel.count
+        try merge.run(log: warn)
     }
 }

@@ -31,9 +31,9 @@ import Testing
         let file: SafeTensorsFile
         let sequences: [[Int]]
 
-        init(_ name: String) throws {
+        init(_ name: String, precision: WeightPrecision = .float32) throws {
             let directory = DecoderReferenceTests.fixture(name)
-            model = try DecoderModel(directory: directory)
+            model = try DecoderModel(directory: directory, precision: precision)
             file = try SafeTensorsFile(url: directory.appendingPathComponent("reference.safetensors"))
             let tokens = try file.integers("tokens"), lengths = try file.integers("lengths")
             let width = try file.require("tokens").shape[1]
@@ -41,9 +41,13 @@ import Testing
         }
     }
 
-    @Test(arguments: configurations)
-    func logitsAndLossMatchTransformers(configuration: String) throws {
-        let reference = try Reference(configuration)
+    /// Both ways of holding the weights: Float32, and BF16 matrices kept 16-bit (llama, qwen2,
+    /// mistral and gpt2 are stored BF16), same tolerances.
+    static let precisions: [WeightPrecision] = [.float32, .stored]
+
+    @Test(arguments: configurations, precisions)
+    func logitsAndLossMatchTransformers(configuration: String, precision: WeightPrecision) throws {
+        let reference = try Reference(configuration, precision: precision)
         let model = reference.model
         let batch = TokenBatch(sequences: reference.sequences)
         try model.validate(batch)
@@ -61,9 +65,9 @@ import Testing
         #expect(abs(loss - expectedLoss) < 1e-4 * abs(expectedLoss), "loss \(loss) vs \(expectedLoss)")
     }
 
-    @Test(arguments: configurations)
-    func everyParameterGradientMatchesTransformers(configuration: String) throws {
-        let reference = try Reference(configuration)
+    @Test(arguments: configurations, precisions)
+    func everyParameterGradientMatchesTransformers(configuration: String, precision: WeightPrecision) throws {
+        let reference = try Reference(configuration, precision: precision)
         let model = reference.model
         let batch = TokenBatch(sequences: reference.sequences)
         let activations = DecoderActivations(hyperparameters: model.hyperparameters)
