@@ -20,13 +20,14 @@ public struct FitMemoryPlan: Sendable {
 
     public init(model: DecoderModel, layouts: [ModuleLayout], batchTokens: Int, longestSequence: Int, budget: Int?) {
         self.init(hyperparameters: model.hyperparameters, weightBytes: model.weightBytes, layouts: layouts, batchTokens: batchTokens,
-                  longestSequence: longestSequence, budget: budget)
+                  longestSequence: longestSequence, budget: budget, weightScratchFloats: model.weightScratchFloats)
     }
 
     /// The plan of a model known only by its shape and weight size (`influence plan` loads no weights).
     public init(hyperparameters: DecoderHyperparameters, weightBytes: Int, layouts: [ModuleLayout], batchTokens: Int,
-                longestSequence: Int, budget: Int?) {
-        let activations = DecoderActivations.estimatedBytes(hyperparameters, tokens: batchTokens, longestSequence: longestSequence)
+                longestSequence: Int, budget: Int?, weightScratchFloats: Int = 0) {
+        let activations = DecoderActivations.estimatedBytes(hyperparameters, tokens: batchTokens, longestSequence: longestSequence,
+                                                            weightScratchFloats: weightScratchFloats)
         // Tap scratch: pass 1 copies a batch's inputs and gradients and forms one syrk product;
         // pass 2 rotates inputs and gradients and forms one block's product.
         let scratch = layouts.map { layout -> Int in

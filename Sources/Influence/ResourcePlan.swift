@@ -13,22 +13,29 @@ public struct ResourcePlan: Sendable {
     public let sequenceLength: Int
     public let batchSize: Int
     public let queries: Int
-    /// Weights as held in memory (Float32).
+    /// Weights as held in memory: Float32, or matrices in 16-bit when the checkpoint stores them so.
     public let weightBytes: Int
+    public let sixteenBitWeights: Bool
+    /// Parameters of the model (every tensor, unpadded).
+    public let parameterCount: Int
     public let activationBytes: Int
     public let fit: FitMemoryPlan
 
     public init(hyperparameters h: DecoderHyperparameters, selection: ModuleSelection, attentionBlocks: AttentionBlocks = .perHead,
-                sequenceLength: Int, batchSize: Int, queries: Int, maxMemory: Int?) {
+                sequenceLength: Int, batchSize: Int, queries: Int, maxMemory: Int?, sixteenBitWeights: Bool = false) {
         hyperparameters = h
         layouts = ModuleLayout.of(DecoderModel.trackedModules(h), selection: selection, attentionBlocks: attentionBlocks, includeBias: false)
         self.sequenceLength = sequenceLength
         self.batchSize = batchSize
         self.queries = queries
-        weightBytes = ParameterStore.count(of: DecoderModel.parameterLayout(h)) * MemoryLayout<Float>.size
-        activationBytes = DecoderActivations.estimatedBytes(h, tokens: batchSize * sequenceLength, longestSequence: sequenceLength)
+        self.sixteenBitWeights = sixteenBitWeights
+        parameterCount = DecoderModel.parameterLayout(h).reduce(0) { $0 + $1.shape.reduce(1, *) }
+        weightBytes = DecoderModel.weightBytes(h, sixteenBitMatrices: sixteenBitWeights)
+        activationBytes = DecoderActivations.estimatedBytes(h, tokens: batchSize * sequenceLength, longestSequence: sequenceLength,
+                                                            weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(h) : 0)
         fit = FitMemoryPlan(hyperparameters: h, weightBytes: weightBytes, layouts: layouts, batchTokens: batchSize * sequenceLength,
-                            longestSequence: sequenceLength, budget: maxMemory)
+                            longestSequence: sequenceLength, budget: maxMemory,
+                            weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(h) : 0)
     }
 
     /// Peak of one fit pass over all modules at once (no budget).

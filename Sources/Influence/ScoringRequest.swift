@@ -53,6 +53,9 @@ public struct ScoringRequest: Sendable {
     public var chat = false
     /// Score only this shard's documents (`ShardSpec.documents(of:batchSize:)`).
     public var shard = ShardSpec.whole
+    /// Bytes scoring may use: the modules are scored in groups that fit, one pass over the
+    /// documents each (`ScoreMemoryPlan`; the same scores); nil: all modules in one pass.
+    public var maxMemory: Int?
 
     public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
                 method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,

@@ -70,34 +70,92 @@ public final class ScoringSession {
     /// Scores the request's shard of the training documents (all of them when it is whole) and
     /// describes the shard for `ScoreMerge`; nil for a whole run.
     public func runShard(progress: (ScoringProgress) -> Void = { _ in }) throws -> (results: ScoreResults, shard: ScoreShard?) {
+        let (queryRecords, trainRecords) = try records()
+        let part = request.shard.documents(of: trainRecords.examples.count, batchSize: request.batchSize)
+        var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: Array(trainRecords.ids[part]), moduleCount: layouts.count,
+                                       topK: request.topK, keepsModules: request.perModule)
+        let documents = Array(trainRecords.examples[part])
+        let groups = try memoryPlan(queries: queryRecords.examples, documents: documents).groups()
+        progress(ScoringProgress(scored: 0, total: documents.count * groups.count))
+        func scorer(_ group: Range<Int>) throws -> (InfluenceScorer, GradientRunner) {
+            let groupLayouts = Array(layouts[group])
+            let scorer = try InfluenceScorer(model: queryModel.model, layouts: groupLayouts, queries: queryRecords.examples,
+                                             preconditioners: groups.count == 1 ? preconditioners
+                                                 : preconditioners.map { ModuleRangePreconditioner($0, modules: group) },
+                                             batchSize: request.batchSize, queryRank: request.queryRank)
+            return (scorer, GradientRunner(model: documentModel.model, layouts: groupLayouts))
+        }
+        func add(first: Int, total: [[Double]], perModule: [[[Double]]]) throws {
+            do {
+                try collector.add(first: first, total: total, perModule: perModule)
+            } catch let error as NonFiniteScoreError {
+                throw InputError("\(request.train): \(error)")
+            }
+        }
+        if groups.count == 1 {
+            // One pass: each batch's scores go straight to the collector (top-k keeps only its best).
+            let (scorer, runner) = try scorer(groups[0])
+            for start in stride(from: 0, to: documents.count, by: request.batchSize) {
+                let end = min(start + request.batchSize, documents.count)
+                let (total, byModule) = try scorer.score(model: documentModel.model, documents: Array(documents[start..<end]), runner: runner)
+                try add(first: start, total: total, perModule: byModule)
+                progress(ScoringProgress(scored: end, total: documents.count))
+            }
+        } else {
+            // A pass per module group. Scores are summed module by module in module order from 0,
+            // as one pass sums them, so a grouped run equals it bit for bit.
+            var totals = [[Double]](repeating: [Double](repeating: 0, count: documents.count), count: queryRecords.examples.count)
+            var perModule: [[[Double]]] = []
+            for (g, group) in groups.enumerated() {
+                let (scorer, runner) = try scorer(group)
+                var groupModules = [[[Double]]](repeating: totals.map { _ in [] }, count: group.count)
+                for start in stride(from: 0, to: documents.count, by: request.batchSize) {
+                    let end = min(start + request.batchSize, documents.count)
+                    let (_, byModule) = try scorer.score(model: documentModel.model, documents: Array(documents[start..<end]), runner: runner)
+                    for (i, moduleScores) in byModule.enumerated() {
+                        for (q, row) in moduleScores.enumerated() {
+                            for (d, value) in row.enumerated() { totals[q][start + d] += value }
+                            if request.perModule { groupModules[i][q] += row }
+                        }
+                    }
+                    progress(ScoringProgress(scored: g * documents.count + end, total: documents.count * groups.count))
+                }
+                if request.perModule { perModule += groupModules }
+            }
+            try add(first: 0, total: totals, perModule: perModule)
+        }
+        let shard = request.shard.isWhole ? nil
+            : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
+                         totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
+        return (ScoreResults(collector, layouts: layouts), shard)
+    }
+
+    /// The queries and this shard's training documents, tokenised.
+    private func records() throws -> (queries: TokenizedRecords, train: TokenizedRecords) {
         let queryRecords = try queryModel.tokenize(file: request.queries, maxLength: request.maxSequenceLength ?? queryModel.context,
                                                    requireIds: true, chat: request.chat)
         let trainRecords = try documentModel.tokenize(file: request.train, maxLength: request.maxSequenceLength ?? documentModel.context,
                                                       requireIds: true, allowPromptCompletion: false)
         if queryRecords.examples.isEmpty { throw InputError("\(request.queries): no queries") }
         if trainRecords.examples.isEmpty { throw InputError("\(request.train): no training documents") }
-        let scorer = try InfluenceScorer(model: queryModel.model, layouts: layouts, queries: queryRecords.examples,
-                                         preconditioners: preconditioners, batchSize: request.batchSize, queryRank: request.queryRank)
-        let runner = GradientRunner(model: documentModel.model, layouts: layouts)
+        return (queryRecords, trainRecords)
+    }
+
+    /// The memory plan of this run (`--max-memory`'s module groups), before anything is scored.
+    public func memoryPlan() throws -> ScoreMemoryPlan {
+        let (queryRecords, trainRecords) = try records()
         let part = request.shard.documents(of: trainRecords.examples.count, batchSize: request.batchSize)
-        var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: Array(trainRecords.ids[part]), moduleCount: layouts.count,
-                                       topK: request.topK, keepsModules: request.perModule)
-        let documents = Array(trainRecords.examples[part])
-        progress(ScoringProgress(scored: 0, total: documents.count))
-        for start in stride(from: 0, to: documents.count, by: request.batchSize) {
-            let end = min(start + request.batchSize, documents.count)
-            let (total, byModule) = try scorer.score(model: documentModel.model, documents: Array(documents[start..<end]), runner: runner)
-            do {
-                try collector.add(first: start, total: total, perModule: byModule)
-            } catch let error as NonFiniteScoreError {
-                throw InputError("\(request.train): \(error)")
-            }
-            progress(ScoringProgress(scored: end, total: documents.count))
-        }
-        let shard = request.shard.isWhole ? nil
-            : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
-                         totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
-        return (ScoreResults(collector, layouts: layouts), shard)
+        return memoryPlan(queries: queryRecords.examples, documents: Array(trainRecords.examples[part]))
+    }
+
+    /// The module groups `--max-memory` allows (one group without a budget).
+    func memoryPlan(queries: [TokenizedExample], documents: [TokenizedExample]) -> ScoreMemoryPlan {
+        let batches = stride(from: 0, to: documents.count, by: request.batchSize).map { documents[$0..<min($0 + request.batchSize, documents.count)] }
+        let models = queryModel.model === documentModel.model ? [documentModel.model] : [documentModel.model, queryModel.model]
+        return ScoreMemoryPlan(layouts: layouts, models: models,
+                               documentTokens: batches.map { $0.reduce(0) { $0 + $1.tokens.count } }.max() ?? 0,
+                               longestDocument: documents.map(\.tokens.count).max() ?? 0, queries: queries.count,
+                               queryBatch: request.batchSize, documentBatch: request.batchSize, budget: request.maxMemory)
     }
 
     /// What every shard of one run shares and shards of another run do not: the models'

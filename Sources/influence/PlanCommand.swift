@@ -10,7 +10,8 @@ struct Plan: ParsableCommand {
         abstract: "Memory and time that fit and score will need for a model, before anything runs.",
         discussion: """
             Reads only the model's configuration (config.json, or a GGUF file's metadata), never its weights. Memory is \
-            what the tool allocates (weights held as Float32, one batch's activations, the Float64 sums, the \
+            what the tool allocates (weights as held in memory: matrices stored BF16/F16 stay 16-bit, known from the \
+            weight files' headers or config.json's torch_dtype; one batch's activations, the Float64 sums, the \
             preconditioned queries); times are estimates from this machine's matrix-product rates, measured in a fraction \
             of a second when the command starts, at the given threads.
             """)
@@ -29,14 +30,33 @@ struct Plan: ParsableCommand {
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
     }
 
+    /// Whether the weight files hold BF16/F16 tensors (their headers), or, with no weights beside
+    /// config.json, whether its torch_dtype (or dtype) says bfloat16/float16.
+    static func storedInSixteenBits(_ directory: URL, configURL: URL) -> Bool {
+        if let checkpoint = try? CheckpointDirectory(url: directory) {
+            return checkpoint.storedTypes.contains { $0 == "BF16" || $0 == "F16" }
+        }
+        guard let data = FileManager.default.contents(atPath: configURL.path),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return false }
+        let dtype = (object["torch_dtype"] ?? object["dtype"]) as? String
+        return dtype == "bfloat16" || dtype == "float16"
+    }
+
     func run() throws {
         parallel.apply()
         let url = URL(fileURLWithPath: model)
-        let h = LoadedModel.isGGUF(url) ? try GGUFCheckpoint(url: url).hyperparameters
-                                         : try DecoderHyperparameters(config: ModelConfig.load(from: url.appendingPathComponent("config.json")),
-                                                                      source: url.appendingPathComponent("config.json").path)
+        let h: DecoderHyperparameters, sixteenBit: Bool
+        if LoadedModel.isGGUF(url) {
+            let checkpoint = try GGUFCheckpoint(url: url)
+            h = checkpoint.hyperparameters
+            sixteenBit = checkpoint.file.tensors.contains { $0.type == .f16 || $0.type == .bf16 }
+        } else {
+            let configURL = url.appendingPathComponent("config.json")
+            h = try DecoderHyperparameters(config: ModelConfig.load(from: configURL), source: configURL.path)
+            sixteenBit = Self.storedInSixteenBits(url, configURL: configURL)
+        }
         let plan = ResourcePlan(hyperparameters: h, selection: modules, sequenceLength: seqLen, batchSize: batchSize,
-                                queries: queries, maxMemory: maxMemory?.bytes)
+                                queries: queries, maxMemory: maxMemory?.bytes, sixteenBitWeights: sixteenBit)
         let rates = ResourcePlan.Rates.measure()
         let f = MemorySize.format
         let tokens = Double(seqLen * batchSize)
@@ -48,13 +68,13 @@ struct Plan: ParsableCommand {
             seconds >= 1e-3 ? String(format: "%.2f ms/token", 1e3 * seconds) : String(format: "%.1f µs/token", 1e6 * seconds)
         }
         if seqLen > h.maxPositions { warn("note: --seq-len \(seqLen) is longer than the model's context (\(h.maxPositions) tokens)") }
-        let parameters = plan.weightBytes / 4
+        let parameters = plan.parameterCount
         print("\(model): \(h.family.rawValue), \(h.layerCount) layers, hidden \(h.hiddenSize), intermediate \(h.intermediateSize), "
               + "\(String(format: "%.2f", Double(parameters) / 1e9))B parameters")
         print("tracked (\(modules.rawValue)): \(plan.layouts.count) modules, \(plan.trackedParameters) weights")
         print("measured here: sgemm \(String(format: "%.0f", rates.sgemm / 1e9)) GFLOP/s, eigendecomposition \(String(format: "%.0f", rates.eigen / 1e9)) GFLOP/s, \(parallel.count) threads")
         print("")
-        print("weights (Float32)            \(f(plan.weightBytes))")
+        print("weights (\(plan.sixteenBitWeights ? "16-bit matrices" : "Float32"))\(plan.sixteenBitWeights ? "    " : "            ")\(f(plan.weightBytes))")
         print("activations, \(batchSize) × \(seqLen) tokens  \(f(plan.activationBytes)) (\(f(plan.activationBytes / Int(tokens))) per token)")
         print("")
         print("fit, all modules at once     peak \(f(plan.fitPeakBytes))")

@@ -47,6 +47,8 @@ struct Score: ParsableCommand {
     @Flag(help: "Wrap each query's prompt in the (query) model's chat template as the user's turn.") var chat = false
     @Option(help: "Score only shard I of N of the training documents (0-based, such as 0/4; auto: from a Slurm job array or Kubernetes Indexed Job); combine with merge-scores.")
     var shard: ShardSpec?
+    @Option(help: "Memory budget such as 12GB: when the preconditioned queries of every module do not fit, score the modules in groups, a pass over the documents each (the same scores).")
+    var maxMemory: MemorySize?
     @OptionGroup var parallel: ParallelOptions
 
     enum PretrainedPreconditioner: String, ExpressibleByArgument, CaseIterable { case ekfac, none }
@@ -84,6 +86,7 @@ struct Score: ParsableCommand {
         var chatRequest = request
         chatRequest.chat = chat
         chatRequest.shard = shard ?? .whole
+        chatRequest.maxMemory = maxMemory?.bytes
         var bar: ProgressBar?
         let results: (results: ScoreResults, shard: ScoreShard?)
         do {

@@ -146,14 +146,16 @@ public func denseScores(_ queries: [[[Double]]], _ documents: [[[Float]]]) -> (t
 /// A relative tolerance with a floor tied to the scale of all scores: |a − b| ≤ tolerance ×
 /// max(|b|, 10⁻³ × max |scores|), so a score near zero is held to the others' precision and
 /// not to an absolute 1.
-public func expectScoresClose(_ actual: [[Double]], _ expected: [[Double]], tolerance: Double, _ what: String,
+/// Each score within `tolerance` of max(|expected|, floor × the largest |expected|): relative,
+/// except that scores much smaller than the largest are held to the largest's `floor` share.
+public func expectScoresClose(_ actual: [[Double]], _ expected: [[Double]], tolerance: Double, _ what: String, floor: Double = 1e-3,
                        sourceLocation: SourceLocation = #_sourceLocation) {
     let scale = expected.joined().map(abs).max() ?? 0
     #expect(scale > 0, "\(what): all expected scores are zero", sourceLocation: sourceLocation)
     for (q, row) in expected.enumerated() {
         for (d, value) in row.enumerated() {
             let difference = abs(actual[q][d] - value)
-            #expect(difference <= tolerance * max(abs(value), 1e-3 * scale),
+            #expect(difference <= tolerance * max(abs(value), floor * scale),
                     "\(what) [\(q)][\(d)]: \(actual[q][d]) vs \(value)", sourceLocation: sourceLocation)
         }
     }

@@ -1,0 +1,66 @@
+import Checkpoints
+import Curvature
+import Models
+import Numerics
+
+/// `score --max-memory`: which modules one pass over the training documents can score at once.
+///
+/// What stays for the whole run is fixed: the weights of each model, one batch's activations
+/// (and a 16-bit matrix widened), and one module's document gradients for a batch. What grows
+/// with the modules covered is the preconditioned queries, Float32, every weight of a module per
+/// query, plus the query batch's raw gradients while they are formed. When they do not all fit,
+/// the modules are split into consecutive groups, each scored in its own pass over the
+/// documents; the scores are summed in module order, so they equal one pass's bit for bit.
+public struct ScoreMemoryPlan: Sendable {
+    public let fixedBytes: Int
+    /// Per module (in `layouts` order).
+    public let moduleBytes: [Int]
+    public let budget: Int?
+
+    init(layouts: [ModuleLayout], models: [DecoderModel], documentTokens: Int, longestDocument: Int, queries: Int, queryBatch: Int,
+         documentBatch: Int, budget: Int?) {
+        let model = models[0]
+        let activations = DecoderActivations.estimatedBytes(model.hyperparameters, tokens: documentTokens, longestSequence: longestDocument,
+                                                            weightScratchFloats: model.weightScratchFloats)
+        let largest = layouts.map(\.parameterCount).max() ?? 0
+        fixedBytes = models.reduce(0) { $0 + $1.weightBytes } + activations + 4 * documentBatch * largest
+        moduleBytes = layouts.map { 4 * $0.parameterCount * (queries + min(queries, queryBatch)) }
+        self.budget = budget
+    }
+
+    /// Consecutive module groups that fit; one group without a budget. Throws when one module
+    /// alone does not fit, saying the smallest budget that would do.
+    public func groups() throws -> [Range<Int>] {
+        guard let budget, !moduleBytes.isEmpty else { return [0..<moduleBytes.count] }
+        let available = budget - fixedBytes, largest = moduleBytes.max()!
+        guard largest <= available else {
+            throw InputError("--max-memory \(MemorySize.format(budget)) is too small for scoring: the weights, one batch and scratch take \(MemorySize.format(fixedBytes)) and the largest module's preconditioned queries \(MemorySize.format(largest)); give at least \(MemorySize.format(fixedBytes + largest)) (or fewer queries, a smaller --batch-size, or --query-rank)")
+        }
+        var groups: [Range<Int>] = [], start = 0, used = 0
+        for m in moduleBytes.indices {
+            if used + moduleBytes[m] > available {
+                groups.append(start..<m)
+                start = m
+                used = 0
+            }
+            used += moduleBytes[m]
+        }
+        groups.append(start..<moduleBytes.count)
+        return groups
+    }
+}
+
+/// The modules `range` of another preconditioner, renumbered from 0 (one group of `score --max-memory`).
+final class ModuleRangePreconditioner: Preconditioner {
+    let base: Preconditioner
+    let range: Range<Int>
+
+    init(_ base: Preconditioner, modules range: Range<Int>) {
+        self.base = base
+        self.range = range
+    }
+
+    var layouts: [ModuleLayout] { Array(base.layouts[range]) }
+
+    func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) { base.apply(module: range.lowerBound + m, to: gradient) }
+}
