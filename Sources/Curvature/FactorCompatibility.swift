@@ -33,14 +33,14 @@ public enum FactorCompatibility {
             let w = layout.inputSize
             guard basis.inputEigenvectors.rows == w, basis.inputEigenvectors.cols == w, basis.inputEigenvalues.count == w,
                   basis.outputEigenvectors.count == layout.blocks.count, basis.outputEigenvalues.count == layout.blocks.count,
-                  factors.correctedEigenvalues.indices.contains(m), factors.correctedEigenvalues[m].count == layout.blocks.count
+                  factors.lambdas.indices.contains(m), factors.lambdas[m].count == layout.blocks.count
             else {
                 throw CheckpointError(url, "module \(layout.name): factor shapes disagree with its layout \(describe(layout))")
             }
             for (b, block) in layout.blocks.enumerated() {
                 let q = basis.outputEigenvectors[b]
                 guard q.rows == block.size, q.cols == block.size, basis.outputEigenvalues[b].count == block.size,
-                      factors.correctedEigenvalues[m][b].count == block.size * w
+                      factors.lambdas[m][b].rows == block.size, factors.lambdas[m][b].cols == w
                 else {
                     throw CheckpointError(url, "module \(layout.name) block \(block.name): factor shapes disagree with its \(block.size) rows × \(w) columns")
                 }

@@ -14,8 +14,12 @@ enum FactorEigendecomposition {
     /// to `directory` after each window) and, at the end, the eigenbasis file's digest.
     static func run(
         layouts: [ModuleLayout], tokens: Int, into directory: URL, manifest: inout FactorManifest, windows: [Range<Int>],
+        log: (String) -> Void = { _ in },
         sums: (Int, (UnsafePointer<Double>, [UnsafePointer<Double>]) throws -> Void) throws -> Void
     ) throws {
+        // A line at most every 30 s: big models spend hours here.
+        let start = Date()
+        var reported = start
         let file = try SafeTensorsSlotFile(url: FactorStore.eigenbasisURL(directory), slots: FactorStore.eigenbasisSlots(layouts))
         for window in windows where window.upperBound > (manifest.modulesDone ?? 0) {
             let modules = max(window.lowerBound, manifest.modulesDone ?? 0)..<window.upperBound
@@ -39,6 +43,10 @@ enum FactorEigendecomposition {
             manifest.modulesDone = modules.upperBound
             try FactorStore.writeManifest(manifest, to: directory)
             FaultInjection.reached("eigen")
+            if Date().timeIntervalSince(reported) >= 30 && modules.upperBound < layouts.count {
+                reported = Date()
+                log(String(format: "eigendecompositions: %d of %d modules, %.0f s", modules.upperBound, layouts.count, reported.timeIntervalSince(start)))
+            }
         }
         try file.finish()
         try FactorStore.record(file.url, in: &manifest)

@@ -184,7 +184,7 @@ public struct FactorFitJob {
         let start = Date()
         if let done = manifest.modulesDone { log("resuming the eigendecompositions after \(done) of \(layouts.count) modules") }
         try FactorEigendecomposition.run(layouts: layouts, tokens: manifest.covarianceTokens, into: directory, manifest: &manifest,
-                                         windows: plan.eigenWindows(threads: threads),
+                                         windows: plan.eigenWindows(threads: threads), log: log,
                                          sums: { m, body in
                                              let sums = try FactorStore.sums(layouts[m], in: covariances)
                                              defer { FactorStore.releaseSums(layouts[m], in: covariances) }

@@ -79,7 +79,7 @@ public struct FactorMerge {
             let start = Date()
             let windows = stride(from: 0, to: layouts.count, by: max(1, threads)).map { $0..<min(layouts.count, $0 + max(1, threads)) }
             try FactorEigendecomposition.run(layouts: layouts, tokens: manifest.covarianceTokens, into: directory, manifest: &manifest,
-                                             windows: windows,
+                                             windows: windows, log: log,
                                              sums: { m, body in
                                                  let sums = try FactorStore.sums(layouts[m], in: covariances)
                                                  defer { FactorStore.releaseSums(layouts[m], in: covariances) }

@@ -72,7 +72,7 @@ struct Plan: ParsableCommand {
         print("\(model): \(h.family.rawValue), \(h.layerCount) layers, hidden \(h.hiddenSize), intermediate \(h.intermediateSize), "
               + "\(String(format: "%.2f", Double(parameters) / 1e9))B parameters")
         print("tracked (\(modules.rawValue)): \(plan.layouts.count) modules, \(plan.trackedParameters) weights")
-        print("measured here: sgemm \(String(format: "%.0f", rates.sgemm / 1e9)) GFLOP/s, eigendecomposition \(String(format: "%.0f", rates.eigen / 1e9)) GFLOP/s, \(parallel.count) threads")
+        print("measured here: sgemm \(String(format: "%.0f", rates.sgemm / 1e9)) GFLOP/s, eigendecomposition \(String(format: "%.0f", rates.eigen / 1e9)) GFLOP/s (one BLAS thread)")
         print("")
         print("weights (\(plan.sixteenBitWeights ? "16-bit matrices" : "Float32"))\(plan.sixteenBitWeights ? "    " : "            ")\(f(plan.weightBytes))")
         print("activations, \(batchSize) × \(seqLen) tokens  \(f(plan.activationBytes)) (\(f(plan.activationBytes / Int(tokens))) per token)")

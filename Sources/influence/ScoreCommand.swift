@@ -91,7 +91,13 @@ struct Score: ParsableCommand {
         let results: (results: ScoreResults, shard: ScoreShard?)
         do {
             defer { bar?.finish() }
-            results = try ScoringSession(chatRequest).runShard { progress in
+            let session = try ScoringSession(chatRequest)
+            if let budget = maxMemory {
+                let plan = try session.memoryPlan(), groups = try plan.groups()
+                warn("scoring \(plan.moduleBytes.count) modules in \(groups.count) group\(groups.count == 1 ? "" : "s") within \(MemorySize.format(budget.bytes))"
+                     + (groups.count > 1 ? ": the documents are read \(groups.count) times" : ""))
+            }
+            results = try session.runShard { progress in
                 if progress.scored == 0 { bar = ProgressBar("scoring", total: progress.total, unit: "doc") } else { bar?.update(progress.scored) }
             }
         }
