@@ -6,7 +6,8 @@ import Numerics
 /// `score --max-memory`: which modules one pass over the training documents can score at once.
 ///
 /// What stays for the whole run is fixed: the weights of each model, one batch's activations
-/// (and a 16-bit matrix widened), and one module's document gradients for a batch. What grows
+/// (and a 16-bit matrix widened), one module's document gradients for a batch, and with EK-FAC
+/// or K-FAC the largest module's memory-mapped factors while its queries are preconditioned. What grows
 /// with the modules covered is the preconditioned queries, Float32, every weight of a module per
 /// query, plus the query batch's raw gradients while they are formed. When they do not all fit,
 /// the modules are split into consecutive groups, each scored in its own pass over the
@@ -18,12 +19,13 @@ public struct ScoreMemoryPlan: Sendable {
     public let budget: Int?
 
     init(layouts: [ModuleLayout], models: [DecoderModel], documentTokens: Int, longestDocument: Int, queries: Int, queryBatch: Int,
-         documentBatch: Int, budget: Int?) {
+         documentBatch: Int, budget: Int?, usesFactors: Bool) {
         let model = models[0]
         let activations = DecoderActivations.estimatedBytes(model.hyperparameters, tokens: documentTokens, longestSequence: longestDocument,
                                                             weightScratchFloats: model.weightScratchFloats)
         let largest = layouts.map(\.parameterCount).max() ?? 0
-        fixedBytes = models.reduce(0) { $0 + $1.weightBytes } + activations + 4 * documentBatch * largest
+        let factors = usesFactors ? layouts.map { 4 * ($0.inputSize * $0.inputSize + $0.blocks.reduce(0) { $0 + $1.size * $1.size } + $0.parameterCount) }.max() ?? 0 : 0
+        fixedBytes = models.reduce(0) { $0 + $1.weightBytes } + activations + 4 * documentBatch * largest + factors
         moduleBytes = layouts.map { 4 * $0.parameterCount * (queries + min(queries, queryBatch)) }
         self.budget = budget
     }

@@ -155,7 +155,8 @@ public final class ScoringSession {
         return ScoreMemoryPlan(layouts: layouts, models: models,
                                documentTokens: batches.map { $0.reduce(0) { $0 + $1.tokens.count } }.max() ?? 0,
                                longestDocument: documents.map(\.tokens.count).max() ?? 0, queries: queries.count,
-                               queryBatch: request.batchSize, documentBatch: request.batchSize, budget: request.maxMemory)
+                               queryBatch: request.batchSize, documentBatch: request.batchSize, budget: request.maxMemory,
+                               usesFactors: request.method.needsFactors)
     }
 
     /// What every shard of one run shares and shards of another run do not: the models'
