@@ -61,18 +61,18 @@ public struct ResourcePlan: Sendable {
 
     public var trackedParameters: Int { layouts.reduce(0) { $0 + $1.parameterCount } }
 
-    /// Peak of `score`: weights, one batch's activations, the preconditioned queries (Float32,
-    /// every tracked parameter per query), a batch of one module's document gradients, and the
-    /// largest module's factors while they are in use.
-    public var scorePeakBytes: Int {
-        let largestModule = layouts.map(\.parameterCount).max() ?? 0
-        let largestFactors = layouts.map { (layout: ModuleLayout) -> Int in
-            let w = layout.inputSize
-            let blocks: Int = layout.blocks.reduce(0) { $0 + $1.size * $1.size }
-            return 4 * (w * w + blocks + layout.parameterCount)
-        }.max() ?? 0
-        return weightBytes + activationBytes + 4 * queries * trackedParameters + 4 * batchSize * largestModule + largestFactors
+    /// Memory of `score` (EK-FAC) under `budget`: weights, one batch's activations, the
+    /// preconditioned queries and the query batch's raw gradients, one module's document
+    /// gradients and factors (`ScoreMemoryPlan`, what `score --max-memory` plans with).
+    public func scoreMemory(budget: Int?) -> ScoreMemoryPlan {
+        ScoreMemoryPlan(hyperparameters: hyperparameters, layouts: layouts, weightBytes: weightBytes,
+                        weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(hyperparameters) : 0,
+                        documentTokens: batchSize * sequenceLength, longestDocument: sequenceLength, queries: queries,
+                        queryBatch: batchSize, documentBatch: batchSize, budget: budget, usesFactors: true)
     }
+
+    /// Peak of `score` with every module in one pass.
+    public var scorePeakBytes: Int { scoreMemory(budget: nil).onePassPeakBytes }
 
     // MARK: Time
 

@@ -20,15 +20,26 @@ public struct ScoreMemoryPlan: Sendable {
 
     init(layouts: [ModuleLayout], models: [DecoderModel], documentTokens: Int, longestDocument: Int, queries: Int, queryBatch: Int,
          documentBatch: Int, budget: Int?, usesFactors: Bool) {
-        let model = models[0]
-        let activations = DecoderActivations.estimatedBytes(model.hyperparameters, tokens: documentTokens, longestSequence: longestDocument,
-                                                            weightScratchFloats: model.weightScratchFloats)
+        self.init(hyperparameters: models[0].hyperparameters, layouts: layouts, weightBytes: models.reduce(0) { $0 + $1.weightBytes },
+                  weightScratchFloats: models[0].weightScratchFloats, documentTokens: documentTokens, longestDocument: longestDocument,
+                  queries: queries, queryBatch: queryBatch, documentBatch: documentBatch, budget: budget, usesFactors: usesFactors)
+    }
+
+    /// The plan of a model known by its shape and weight size (`influence plan`).
+    public init(hyperparameters h: DecoderHyperparameters, layouts: [ModuleLayout], weightBytes: Int, weightScratchFloats: Int,
+                documentTokens: Int, longestDocument: Int, queries: Int, queryBatch: Int, documentBatch: Int, budget: Int?,
+                usesFactors: Bool) {
+        let activations = DecoderActivations.estimatedBytes(h, tokens: documentTokens, longestSequence: longestDocument,
+                                                            weightScratchFloats: weightScratchFloats)
         let largest = layouts.map(\.parameterCount).max() ?? 0
         let factors = usesFactors ? layouts.map { 4 * ($0.inputSize * $0.inputSize + $0.blocks.reduce(0) { $0 + $1.size * $1.size } + $0.parameterCount) }.max() ?? 0 : 0
-        fixedBytes = models.reduce(0) { $0 + $1.weightBytes } + activations + 4 * documentBatch * largest + factors
+        fixedBytes = weightBytes + activations + 4 * documentBatch * largest + factors
         moduleBytes = layouts.map { 4 * $0.parameterCount * (queries + min(queries, queryBatch)) }
         self.budget = budget
     }
+
+    /// The peak with every module in one pass.
+    public var onePassPeakBytes: Int { fixedBytes + moduleBytes.reduce(0, +) }
 
     /// Consecutive module groups that fit; one group without a budget. Throws when one module
     /// alone does not fit, saying the smallest budget that would do.

@@ -21,7 +21,7 @@ struct Plan: ParsableCommand {
     @Option(parsing: .unconditional, help: "Queries to score.") var queries = 8
     @Option(parsing: .unconditional, help: "Sequences per forward/backward pass.") var batchSize = 1
     @Option(help: "Tracked modules: all, mlp or attention.") var modules: ModuleSelection = .all
-    @Option(help: "The budget fit would be given (--max-memory), such as 16GB.") var maxMemory: MemorySize?
+    @Option(help: "The budget fit and score would be given (--max-memory), such as 16GB.") var maxMemory: MemorySize?
     @OptionGroup var parallel: ParallelOptions
 
     func validate() throws {
@@ -99,6 +99,14 @@ struct Plan: ParsableCommand {
         print("  factor files               eigenbasis \(f(files.eigenbasis)), lambda \(f(files.lambda)), covariances \(f(files.covariances))")
         print("")
         print("score, \(queries) queries              peak \(f(plan.scorePeakBytes)) (preconditioned queries \(f(4 * queries * plan.trackedParameters)))")
+        if let budget = maxMemory {
+            do {
+                let groups = try plan.scoreMemory(budget: budget.bytes).groups().count
+                print("score --max-memory \(f(budget.bytes))  \(groups) module group\(groups == 1 ? "" : "s"), the documents are read \(groups)×")
+            } catch let error as InputError {
+                print("score --max-memory \(f(budget.bytes)): \(error.description)")
+            }
+        }
         print("  queries                    \(duration(plan.queryPreconditioningSeconds(rates)))")
         let perDocument = plan.passSecondsPerToken(rates) * Double(seqLen) + plan.scoreSecondsPerDocument(rates)
         print("  documents                  \(duration(perDocument)) per document of \(seqLen) tokens, \(duration(perDocument * 1e6 / Double(seqLen))) per million tokens")
