@@ -102,7 +102,9 @@ struct Plan: ParsableCommand {
         if let budget = maxMemory {
             do {
                 let groups = try plan.scoreMemory(budget: budget.bytes).groups().count
-                print("score --max-memory \(f(budget.bytes))  \(groups) module group\(groups == 1 ? "" : "s"), the documents are read \(groups)×")
+                let perDocument = plan.passSecondsPerToken(rates) * Double(seqLen) + plan.scoreSecondsPerDocument(rates)
+                let underBudget = Double(groups) * perDocument * 1e6 / Double(seqLen)
+                print("score --max-memory \(f(budget.bytes))  \(groups) module group\(groups == 1 ? "" : "s"), the documents are read \(groups)×, \(duration(underBudget)) per million tokens")
             } catch let error as InputError {
                 print("score --max-memory \(f(budget.bytes)): \(error.description)")
             }

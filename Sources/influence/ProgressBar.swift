@@ -33,8 +33,10 @@ final class ProgressBar {
         let remaining = rate > 0 ? Double(total - done) / rate : 0
         let width = 24, filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "%@ %@ %3.0f%%  %d/%d %@  %.0f %@/s  ETA %@", label, bar, fraction * 100, done, total, unit,
-                          rate, unit, Self.clock(remaining)) + (detail.isEmpty ? "" : "  " + detail)
+        // Slow work (a big model's documents) reads better as seconds per item than as "0/s".
+        let speed = rate >= 1 || rate == 0 ? String(format: "%.0f %@/s", rate, unit) : String(format: "%.1f s/%@", 1 / rate, unit)
+        let line = String(format: "%@ %@ %3.0f%%  %d/%d %@  %@  ETA %@", label, bar, fraction * 100, done, total, unit,
+                          speed, Self.clock(remaining)) + (detail.isEmpty ? "" : "  " + detail)
         FileHandle.standardError.write(Data((isTerminal ? "\r\u{1B}[K" + line : line + "\n").utf8))
     }
 
