@@ -70,7 +70,27 @@ public final class InfluenceScorer {
     public func score(model: DecoderModel, documents: [TokenizedExample], runner: GradientRunner? = nil)
         throws -> (total: [[Double]], perModule: [[[Double]]])
     {
-        let runner = runner ?? GradientRunner(model: model, layouts: layouts)
+        try score(documents: documents, runner: runner ?? GradientRunner(model: model, layouts: layouts), observer: &streaming)
+    }
+
+    /// What one thread needs to score batches beside others: its own forward/backward buffers
+    /// and module buffers (the preconditioned queries are shared, read only).
+    public final class Worker: @unchecked Sendable {
+        let runner: GradientRunner
+        fileprivate var observer: DocumentScoreObserver?
+
+        public init(model: DecoderModel, layouts: [ModuleLayout]) { runner = GradientRunner(model: model, layouts: layouts) }
+    }
+
+    /// `score(model:documents:)` on a worker's own buffers, so that several workers may score
+    /// batches at once (each batch's scores are the same whichever worker scores it).
+    public func score(documents: [TokenizedExample], worker: Worker) throws -> (total: [[Double]], perModule: [[[Double]]]) {
+        try score(documents: documents, runner: worker.runner, observer: &worker.observer)
+    }
+
+    private func score(documents: [TokenizedExample], runner: GradientRunner, observer cached: inout DocumentScoreObserver?)
+        throws -> (total: [[Double]], perModule: [[[Double]]])
+    {
         let D = documents.count, Q = queryCount
         if let lowRank {
             let scorer = LowRankScorer(layouts: layouts, factors: lowRank, queryCount: Q)
@@ -80,8 +100,8 @@ public final class InfluenceScorer {
             let total = (0..<Q).map { q in (0..<D).map { d in perModule.reduce(0.0) { $0 + $1[q][d] } } }
             return (total, perModule)
         }
-        let observer = streaming ?? DocumentScoreObserver(layouts: layouts, queries: queryGradients)
-        streaming = observer
+        let observer = cached ?? DocumentScoreObserver(layouts: layouts, queries: queryGradients)
+        cached = observer
         observer.begin(sequences: D)
         try runner.run(documents, observer: observer)
         var total = [[Double]](repeating: [Double](repeating: 0, count: D), count: Q)

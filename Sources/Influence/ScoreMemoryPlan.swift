@@ -19,21 +19,23 @@ public struct ScoreMemoryPlan: Sendable {
     public let budget: Int?
 
     init(layouts: [ModuleLayout], models: [DecoderModel], documentTokens: Int, longestDocument: Int, queries: Int, queryBatch: Int,
-         documentBatch: Int, budget: Int?, usesFactors: Bool) {
+         documentBatch: Int, budget: Int?, usesFactors: Bool, workers: Int = 1) {
         self.init(hyperparameters: models[0].hyperparameters, layouts: layouts, weightBytes: models.reduce(0) { $0 + $1.weightBytes },
                   weightScratchFloats: models[0].weightScratchFloats, documentTokens: documentTokens, longestDocument: longestDocument,
-                  queries: queries, queryBatch: queryBatch, documentBatch: documentBatch, budget: budget, usesFactors: usesFactors)
+                  queries: queries, queryBatch: queryBatch, documentBatch: documentBatch, budget: budget, usesFactors: usesFactors,
+                  workers: workers)
     }
 
     /// The plan of a model known by its shape and weight size (`influence plan`).
     public init(hyperparameters h: DecoderHyperparameters, layouts: [ModuleLayout], weightBytes: Int, weightScratchFloats: Int,
                 documentTokens: Int, longestDocument: Int, queries: Int, queryBatch: Int, documentBatch: Int, budget: Int?,
-                usesFactors: Bool) {
+                usesFactors: Bool, workers: Int = 1) {
         let activations = DecoderActivations.estimatedBytes(h, tokens: documentTokens, longestSequence: longestDocument,
                                                             weightScratchFloats: weightScratchFloats)
         let largest = layouts.map(\.parameterCount).max() ?? 0
         let factors = usesFactors ? layouts.map { 4 * ($0.inputSize * $0.inputSize + $0.blocks.reduce(0) { $0 + $1.size * $1.size } + $0.parameterCount) }.max() ?? 0 : 0
-        fixedBytes = weightBytes + activations + 4 * documentBatch * largest + factors
+        // Each worker thread (`--threads`) holds its own batch's activations and module buffers.
+        fixedBytes = weightBytes + max(1, workers) * (activations + 4 * documentBatch * largest) + factors
         moduleBytes = layouts.map { 4 * $0.parameterCount * (queries + min(queries, queryBatch)) }
         self.budget = budget
     }

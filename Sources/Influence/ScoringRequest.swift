@@ -56,6 +56,9 @@ public struct ScoringRequest: Sendable {
     /// Bytes scoring may use: the modules are scored in groups that fit, one pass over the
     /// documents each (`ScoreMemoryPlan`; the same scores); nil: all modules in one pass.
     public var maxMemory: Int?
+    /// Batches of documents scored at once, one thread each (the same scores for every count;
+    /// each thread holds its own batch's activations).
+    public var threads = 1
 
     public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
                 method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,

@@ -94,10 +94,8 @@ public final class ScoringSession {
         }
         if groups.count == 1 {
             // One pass: each batch's scores go straight to the collector (top-k keeps only its best).
-            let (scorer, runner) = try scorer(groups[0])
-            for start in stride(from: 0, to: documents.count, by: request.batchSize) {
-                let end = min(start + request.batchSize, documents.count)
-                let (total, byModule) = try scorer.score(model: documentModel.model, documents: Array(documents[start..<end]), runner: runner)
+            let (scorer, _) = try scorer(groups[0])
+            try scoreBatches(documents, scorer: scorer, layouts: layouts) { start, end, total, byModule in
                 try add(first: start, total: total, perModule: byModule)
                 progress(ScoringProgress(scored: end, total: documents.count))
             }
@@ -107,11 +105,9 @@ public final class ScoringSession {
             var totals = [[Double]](repeating: [Double](repeating: 0, count: documents.count), count: queryRecords.examples.count)
             var perModule: [[[Double]]] = []
             for (g, group) in groups.enumerated() {
-                let (scorer, runner) = try scorer(group)
+                let (scorer, _) = try scorer(group)
                 var groupModules = [[[Double]]](repeating: totals.map { _ in [] }, count: group.count)
-                for start in stride(from: 0, to: documents.count, by: request.batchSize) {
-                    let end = min(start + request.batchSize, documents.count)
-                    let (_, byModule) = try scorer.score(model: documentModel.model, documents: Array(documents[start..<end]), runner: runner)
+                try scoreBatches(documents, scorer: scorer, layouts: Array(layouts[group])) { start, end, _, byModule in
                     for (i, moduleScores) in byModule.enumerated() {
                         for (q, row) in moduleScores.enumerated() {
                             for (d, value) in row.enumerated() { totals[q][start + d] += value }
@@ -128,6 +124,38 @@ public final class ScoringSession {
             : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
                          totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
         return (ScoreResults(collector, layouts: layouts), shard)
+    }
+
+    /// Scores `documents` batch by batch, `request.threads` batches at once (each on its own
+    /// worker, one BLAS thread each), and hands each batch's scores to `body` in batch order:
+    /// a batch's scores do not depend on the thread that computed them, so the output is the
+    /// same for every thread count.
+    private func scoreBatches(_ documents: [TokenizedExample], scorer: InfluenceScorer, layouts: [ModuleLayout],
+                              _ body: (Int, Int, [[Double]], [[[Double]]]) throws -> Void) throws {
+        let starts = Array(stride(from: 0, to: documents.count, by: request.batchSize))
+        let threads = max(1, min(request.threads, starts.count))
+        let workers = (0..<threads).map { _ in InfluenceScorer.Worker(model: documentModel.model, layouts: layouts) }
+        typealias Scores = (total: [[Double]], perModule: [[[Double]]])
+        for wave in stride(from: 0, to: starts.count, by: threads) {
+            let count = min(threads, starts.count - wave)
+            let batches = (0..<count).map { i in Array(documents[starts[wave + i]..<min(starts[wave + i] + request.batchSize, documents.count)]) }
+            var results = [Result<Scores, Error>?](repeating: nil, count: count)
+            if count == 1 {
+                results[0] = Result { try scorer.score(documents: batches[0], worker: workers[0]) }
+            } else {
+                nonisolated(unsafe) let scorer = scorer
+                results.withUnsafeMutableBufferPointer { slots in
+                    nonisolated(unsafe) let slots = slots
+                    DispatchQueue.concurrentPerform(iterations: count) { i in
+                        slots[i] = Result { try scorer.score(documents: batches[i], worker: workers[i]) }
+                    }
+                }
+            }
+            for (i, result) in results.enumerated() {
+                let scores = try result!.get()
+                try body(starts[wave + i], starts[wave + i] + batches[i].count, scores.total, scores.perModule)
+            }
+        }
     }
 
     /// The queries and this shard's training documents, tokenised.
@@ -156,7 +184,7 @@ public final class ScoringSession {
                                documentTokens: batches.map { $0.reduce(0) { $0 + $1.tokens.count } }.max() ?? 0,
                                longestDocument: documents.map(\.tokens.count).max() ?? 0, queries: queries.count,
                                queryBatch: request.batchSize, documentBatch: request.batchSize, budget: request.maxMemory,
-                               usesFactors: request.method.needsFactors)
+                               usesFactors: request.method.needsFactors, workers: min(request.threads, batches.count))
     }
 
     /// What every shard of one run shares and shards of another run do not: the models'

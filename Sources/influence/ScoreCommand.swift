@@ -87,6 +87,7 @@ struct Score: ParsableCommand {
         chatRequest.chat = chat
         chatRequest.shard = shard ?? .whole
         chatRequest.maxMemory = maxMemory?.bytes
+        chatRequest.threads = parallel.count
         var bar: ProgressBar?
         let results: (results: ScoreResults, shard: ScoreShard?)
         do {

@@ -8,7 +8,8 @@ import Tokenization
 
 /// `score --max-memory`: modules scored in groups, one pass over the documents each, give the
 /// one-pass output byte for byte (matrix and top-k, with per-module contributions, single- and
-/// multi-stage); a budget below one module's need says the minimum.
+/// multi-stage), and so do batches scored on several threads (`--threads`); a budget below one
+/// module's need says the minimum.
 @Suite struct ScoreMemoryTests {
     typealias S = ScoringSessionTests
 
@@ -42,6 +43,16 @@ import Tokenization
                 #expect(reports.last == ScoringProgress(scored: documents.count * groups.count, total: documents.count * groups.count))
                 let onePassJSON = try ScoringSession(request(nil)).run().json()
                 #expect(groupedJSON == onePassJSON, "topK \(String(describing: topK))")
+                // Batches scored on several threads at once, grouped or not: the same bytes.
+                // Each thread holds its own batch, so the plan's fixed part grows with the threads.
+                var threaded = request(nil)
+                threaded.threads = 3
+                let threadedPlan = try ScoringSession(threaded).memoryPlan()
+                #expect(threadedPlan.fixedBytes > plan.fixedBytes)
+                #expect(try ScoringSession(threaded).run().json() == onePassJSON, "threads")
+                threaded.maxMemory = threadedPlan.fixedBytes + threadedPlan.moduleBytes.max()!
+                #expect(try ScoringSession(threaded).memoryPlan().groups().count > 2)
+                #expect(try ScoringSession(threaded).run().json() == onePassJSON, "threads and groups")
 
                 #expect {
                     try ScoringSession(request(plan.fixedBytes + plan.moduleBytes.max()! - 1)).run()
