@@ -77,9 +77,8 @@ public struct FactorMerge {
             let covariances = try FactorStore.open(FactorStore.covariancesURL(directory), manifest: manifest, directory: directory)
             if let done = manifest.modulesDone { log("resuming the eigendecompositions after \(done) of \(layouts.count) modules") }
             let start = Date()
-            let windows = stride(from: 0, to: layouts.count, by: max(1, threads)).map { $0..<min(layouts.count, $0 + max(1, threads)) }
             try FactorEigendecomposition.run(layouts: layouts, tokens: manifest.covarianceTokens, into: directory, manifest: &manifest,
-                                             windows: windows, log: log,
+                                             windows: ModuleGroups.windows(of: 0..<layouts.count, size: threads), log: log,
                                              sums: { m, body in
                                                  let sums = try FactorStore.sums(layouts[m], in: covariances)
                                                  defer { FactorStore.releaseSums(layouts[m], in: covariances) }

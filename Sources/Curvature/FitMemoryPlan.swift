@@ -69,25 +69,13 @@ public struct FitMemoryPlan: Sendable {
         guard largest <= available else {
             throw InputError("--max-memory \(MemorySize.format(budget)) is too small for \(stage): the weights, one batch and scratch take \(MemorySize.format(fixedBytes)) and the largest module \(MemorySize.format(largest)); give at least \(MemorySize.format(fixedBytes + largest)) (or a smaller --batch-size)")
         }
-        var groups: [Range<Int>] = [], start = first, used = 0
-        for m in first..<costs.count {
-            if used + costs[m] > available {
-                groups.append(start..<m)
-                start = m
-                used = 0
-            }
-            used += costs[m]
-        }
-        groups.append(start..<costs.count)
-        return groups
+        return ModuleGroups.packed(costs, from: first, capacity: available)
     }
 
     /// Windows of the eigendecompositions from module `first` on: up to `threads` modules at
     /// once (`--threads`), as many as fit in the budget.
     public func eigenWindows(threads: Int, from first: Int = 0) throws -> [Range<Int>] {
-        try groups(eigenBytes, from: first, stage: "the eigendecompositions").flatMap { group in
-            stride(from: group.lowerBound, to: group.upperBound, by: max(1, threads)).map { $0..<min(group.upperBound, $0 + max(1, threads)) }
-        }
+        try groups(eigenBytes, from: first, stage: "the eigendecompositions").flatMap { ModuleGroups.windows(of: $0, size: threads) }
     }
 
     /// The peak a stage reaches with these groups.

@@ -51,17 +51,7 @@ public struct ScoreMemoryPlan: Sendable {
         guard largest <= available else {
             throw InputError("--max-memory \(MemorySize.format(budget)) is too small for scoring: the weights, one batch and scratch take \(MemorySize.format(fixedBytes)) and the largest module's preconditioned queries \(MemorySize.format(largest)); give at least \(MemorySize.format(fixedBytes + largest)) (or fewer queries, a smaller --batch-size, or --query-rank)")
         }
-        var groups: [Range<Int>] = [], start = 0, used = 0
-        for m in moduleBytes.indices {
-            if used + moduleBytes[m] > available {
-                groups.append(start..<m)
-                start = m
-                used = 0
-            }
-            used += moduleBytes[m]
-        }
-        groups.append(start..<moduleBytes.count)
-        return groups
+        return ModuleGroups.packed(moduleBytes, capacity: available)
     }
 }
 

@@ -77,13 +77,11 @@ public final class ScoringSession {
         let documents = Array(trainRecords.examples[part])
         let groups = try memoryPlan(queries: queryRecords.examples, documents: documents).groups()
         progress(ScoringProgress(scored: 0, total: documents.count * groups.count))
-        func scorer(_ group: Range<Int>) throws -> (InfluenceScorer, GradientRunner) {
-            let groupLayouts = Array(layouts[group])
-            let scorer = try InfluenceScorer(model: queryModel.model, layouts: groupLayouts, queries: queryRecords.examples,
-                                             preconditioners: groups.count == 1 ? preconditioners
-                                                 : preconditioners.map { ModuleRangePreconditioner($0, modules: group) },
-                                             batchSize: request.batchSize, queryRank: request.queryRank)
-            return (scorer, GradientRunner(model: documentModel.model, layouts: groupLayouts))
+        func scorer(_ group: Range<Int>) throws -> InfluenceScorer {
+            try InfluenceScorer(model: queryModel.model, layouts: Array(layouts[group]), queries: queryRecords.examples,
+                                preconditioners: groups.count == 1 ? preconditioners
+                                    : preconditioners.map { ModuleRangePreconditioner($0, modules: group) },
+                                batchSize: request.batchSize, queryRank: request.queryRank)
         }
         func add(first: Int, total: [[Double]], perModule: [[[Double]]]) throws {
             do {
@@ -94,8 +92,7 @@ public final class ScoringSession {
         }
         if groups.count == 1 {
             // One pass: each batch's scores go straight to the collector (top-k keeps only its best).
-            let (scorer, _) = try scorer(groups[0])
-            try scoreBatches(documents, scorer: scorer, layouts: layouts) { start, end, total, byModule in
+            try scoreBatches(documents, scorer: scorer(groups[0]), layouts: layouts) { start, end, total, byModule in
                 try add(first: start, total: total, perModule: byModule)
                 progress(ScoringProgress(scored: end, total: documents.count))
             }
@@ -105,7 +102,7 @@ public final class ScoringSession {
             var totals = [[Double]](repeating: [Double](repeating: 0, count: documents.count), count: queryRecords.examples.count)
             var perModule: [[[Double]]] = []
             for (g, group) in groups.enumerated() {
-                let (scorer, _) = try scorer(group)
+                let scorer = try scorer(group)
                 var groupModules = [[[Double]]](repeating: totals.map { _ in [] }, count: group.count)
                 try scoreBatches(documents, scorer: scorer, layouts: Array(layouts[group])) { start, end, _, byModule in
                     for (i, moduleScores) in byModule.enumerated() {
@@ -140,15 +137,12 @@ public final class ScoringSession {
             let count = min(threads, starts.count - wave)
             let batches = (0..<count).map { i in Array(documents[starts[wave + i]..<min(starts[wave + i] + request.batchSize, documents.count)]) }
             var results = [Result<Scores, Error>?](repeating: nil, count: count)
-            if count == 1 {
-                results[0] = Result { try scorer.score(documents: batches[0], worker: workers[0]) }
-            } else {
-                nonisolated(unsafe) let scorer = scorer
-                results.withUnsafeMutableBufferPointer { slots in
-                    nonisolated(unsafe) let slots = slots
-                    DispatchQueue.concurrentPerform(iterations: count) { i in
-                        slots[i] = Result { try scorer.score(documents: batches[i], worker: workers[i]) }
-                    }
+            nonisolated(unsafe) let scorer = scorer
+            results.withUnsafeMutableBufferPointer { slots in
+                nonisolated(unsafe) let slots = slots
+                // One iteration runs on the calling thread.
+                DispatchQueue.concurrentPerform(iterations: count) { i in
+                    slots[i] = Result { try scorer.score(documents: batches[i], worker: workers[i]) }
                 }
             }
             for (i, result) in results.enumerated() {
@@ -158,14 +152,18 @@ public final class ScoringSession {
         }
     }
 
-    /// The queries and this shard's training documents, tokenised.
+    /// The queries and the training documents, tokenised once (`memoryPlan()` and `runShard` both need them).
+    private var tokenized: (queries: TokenizedRecords, train: TokenizedRecords)?
+
     private func records() throws -> (queries: TokenizedRecords, train: TokenizedRecords) {
+        if let tokenized { return tokenized }
         let queryRecords = try queryModel.tokenize(file: request.queries, maxLength: request.maxSequenceLength ?? queryModel.context,
                                                    requireIds: true, chat: request.chat)
         let trainRecords = try documentModel.tokenize(file: request.train, maxLength: request.maxSequenceLength ?? documentModel.context,
                                                       requireIds: true, allowPromptCompletion: false)
         if queryRecords.examples.isEmpty { throw InputError("\(request.queries): no queries") }
         if trainRecords.examples.isEmpty { throw InputError("\(request.train): no training documents") }
+        tokenized = (queryRecords, trainRecords)
         return (queryRecords, trainRecords)
     }
 

@@ -98,11 +98,10 @@ public final class DecoderModel: @unchecked Sendable {
                 gate: h.feedForward == .swiGLU ? linear(p + names.mlpGate, bias: h.mlpBias) : nil,
                 up: linear(p + names.mlpUp, bias: h.mlpBias), down: linear(p + names.mlpDown, bias: h.mlpBias))
         }
-        // The scratch holds the largest 16-bit linear matrix; the head's blocks fit in it too
-        // (at least 256 rows, so that a model whose only 16-bit matrix is its head still has one).
+        // The scratch holds the largest 16-bit linear matrix; the head's blocks fit in it too.
         let matrices = layers.flatMap { $0.qkv + [$0.output, $0.up, $0.down] + ($0.gate.map { [$0] } ?? []) }.map(\.weight)
         largestSixteenBitMatrix = matrices.filter { !$0.isFloat32 }.map(\.count).max() ?? 0
-        headBlockRows = head.isFloat32 ? 0 : min(head.shape[0], max(256, largestSixteenBitMatrix / h.hiddenSize))
+        headBlockRows = head.isFloat32 ? 0 : Self.headBlockRows(headRows: head.shape[0], largestMatrix: largestSixteenBitMatrix, hidden: h.hiddenSize)
     }
 
     /// Rows of a 16-bit head widened at a time (0 for a Float32 head). Any value gives the same

@@ -18,7 +18,13 @@ extension DecoderModel {
         let H = h.hiddenSize
         let projection = h.qkvProjection == .separate ? max(h.attentionWidth, h.keyValueWidth) * H : h.qkvWidth * H
         let largest = max(projection, h.attentionWidth * H, h.intermediateSize * H)
-        return max(largest, min(h.outputWidth, max(256, largest / H)) * H)
+        return max(largest, headBlockRows(headRows: h.outputWidth, largestMatrix: largest, hidden: H) * H)
+    }
+
+    /// Rows of a 16-bit head widened at a time: as many as fit in the scratch the largest matrix
+    /// needs, and at least 256 (a model whose only 16-bit matrix is its head still gets blocks).
+    static func headBlockRows(headRows: Int, largestMatrix: Int, hidden: Int) -> Int {
+        min(headRows, max(256, largestMatrix / hidden))
     }
 }
 

@@ -24,8 +24,9 @@ import TestSupport
         let expected = denseScores(queryGradients, try runner.moduleGradients(of: documents))
         // A score is a Float32 sum of terms of both signs, many times larger than the sum: its
         // rounding error scales with the scores' magnitude, not with each (possibly small) score.
-        expectScoresClose(scores.total, expected.total, tolerance: 1e-5, "total", floor: 1)
-        for m in layouts.indices { expectScoresClose(scores.perModule[m], expected.perModule[m], tolerance: 1e-5, layouts[m].name, floor: 1) }
+        // Measured on one BLAS thread: at most 6.6e-7 of the largest score (total and per module).
+        expectScoresClose(scores.total, expected.total, tolerance: 2e-6, "total", floor: 1)
+        for m in layouts.indices { expectScoresClose(scores.perModule[m], expected.perModule[m], tolerance: 2e-6, layouts[m].name, floor: 1) }
     }
 
     /// EK-FAC: queries preconditioned by the explicit curvature solved in Float64.
@@ -60,7 +61,8 @@ import TestSupport
         let reference = try batched(scorer, model, documents, 1)
         for batchSize in [2, 3, 10] {
             let other = try batched(scorer, model, documents, batchSize)
-            // Other batch sizes are other product shapes, rounded otherwise (see above: relative to the scale).
+            // Other batch sizes are other product shapes, rounded otherwise (see above: relative to
+            // the scale; measured: at most 3.6e-7 of the largest score).
             expectScoresClose(other.total, reference.total, tolerance: 1e-6, "batch \(batchSize)", floor: 1)
         }
     }
