@@ -35,7 +35,8 @@ public struct FactorFitJob {
     public var shard: ShardSpec = .whole
     /// A shard's pass 2: the directory holding the merged eigenbasis of all shards.
     public var eigenbasis: URL?
-    /// Eigendecompositions run at once (`--threads`; within `maxMemory`).
+    /// Batches each pass runs at once and eigendecompositions run at once (`--threads`;
+    /// within `maxMemory`). The factors are the same for every count.
     public var threads = 1
 
     public init(model: DecoderModel, modelPath: String, examples: [TokenizedExample], options: FactorManifest.Options,
@@ -60,14 +61,24 @@ public struct FactorFitJob {
         model.moduleLayouts(options.modules, attentionBlocks: options.attentionBlocks, includeBias: options.includeBias)
     }
 
+    /// Batches the passes run at once: `threads`, fewer when this shard has fewer batches or
+    /// when `maxMemory` cannot hold that many batches beside the largest module.
+    public var passWorkers: Int {
+        let range = shard.documents(of: examples.count, batchSize: options.batchSize)
+        let batches = (range.count + options.batchSize - 1) / options.batchSize
+        let most = max(1, min(threads, batches))
+        return (1...most).reversed().first { memoryPlan(workers: $0).fits } ?? 1
+    }
+
     /// The memory plan of this job's passes (for the log and `influence plan`).
-    public func memoryPlan() -> FitMemoryPlan {
+    public func memoryPlan(workers: Int? = nil) -> FitMemoryPlan {
         let range = shard.documents(of: examples.count, batchSize: options.batchSize)
         let batchTokens = stride(from: range.lowerBound, to: range.upperBound, by: options.batchSize).map { start in
             examples[start..<min(start + options.batchSize, range.upperBound)].reduce(0) { $0 + $1.tokens.count }
         }.max() ?? 0
         let longest = examples[range].map(\.tokens.count).max() ?? 0
-        return FitMemoryPlan(model: model, layouts: layouts, batchTokens: batchTokens, longestSequence: longest, budget: maxMemory)
+        return FitMemoryPlan(model: model, layouts: layouts, batchTokens: batchTokens, longestSequence: longest, budget: maxMemory,
+                             workers: workers ?? passWorkers)
     }
 
     /// Runs (or resumes) the fit and returns the final manifest. Each pass that runs reports its
@@ -117,6 +128,11 @@ public struct FactorFitJob {
         let plan = memoryPlan()
         let range = shard.documents(of: examples.count, batchSize: options.batchSize)
         let fitter = FactorFitter(model: model, layouts: layouts, batchSize: options.batchSize, seed: options.seed)
+        fitter.threads = plan.workers
+        let batches = (range.count + options.batchSize - 1) / options.batchSize
+        if plan.workers < min(threads, batches) {
+            log("passes run \(plan.workers) batch\(plan.workers == 1 ? "" : "es") at once, not \(min(threads, batches)): --max-memory \(MemorySize.format(maxMemory ?? 0)) holds no more beside the largest module")
+        }
         let totalTokens = examples[range].reduce(0) { $0 + $1.tokens.count }
         let parameterCount = layouts.reduce(0) { $0 + $1.parameterCount }
         log("fitting \(layouts.count) modules (\(layouts.reduce(0) { $0 + $1.blocks.count }) blocks, \(parameterCount) weights) on \(range.count) sequences, \(totalTokens) tokens"

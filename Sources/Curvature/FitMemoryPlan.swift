@@ -7,8 +7,10 @@ import Numerics
 /// budget. A pass covers one group of consecutive modules; with several groups, the data are
 /// read once per group.
 public struct FitMemoryPlan: Sendable {
-    /// Bytes held whatever the modules: weights, one batch's activations, tap scratch.
+    /// Bytes held whatever the modules: weights, and each worker's batch activations and tap scratch.
     public let fixedBytes: Int
+    /// Batches a pass runs at once (`--threads`), each with its own activations and scratch.
+    public let workers: Int
     /// Per module: pass 1's packed Float64 sums.
     public let covarianceBytes: [Int]
     /// Per module: pass 2's Float32 eigenvectors (in use) and Float64 Λ sums.
@@ -18,25 +20,26 @@ public struct FitMemoryPlan: Sendable {
     public let eigenBytes: [Int]
     public let budget: Int?
 
-    public init(model: DecoderModel, layouts: [ModuleLayout], batchTokens: Int, longestSequence: Int, budget: Int?) {
+    public init(model: DecoderModel, layouts: [ModuleLayout], batchTokens: Int, longestSequence: Int, budget: Int?, workers: Int = 1) {
         self.init(hyperparameters: model.hyperparameters, weightBytes: model.weightBytes, layouts: layouts, batchTokens: batchTokens,
-                  longestSequence: longestSequence, budget: budget, weightScratchFloats: model.weightScratchFloats)
+                  longestSequence: longestSequence, budget: budget, weightScratchFloats: model.weightScratchFloats, workers: workers)
     }
 
     /// The plan of a model known only by its shape and weight size (`influence plan` loads no weights).
     public init(hyperparameters: DecoderHyperparameters, weightBytes: Int, layouts: [ModuleLayout], batchTokens: Int,
-                longestSequence: Int, budget: Int?, weightScratchFloats: Int = 0) {
+                longestSequence: Int, budget: Int?, weightScratchFloats: Int = 0, workers: Int = 1) {
         let activations = DecoderActivations.estimatedBytes(hyperparameters, tokens: batchTokens, longestSequence: longestSequence,
                                                             weightScratchFloats: weightScratchFloats)
-        // Tap scratch: pass 1 copies a batch's inputs and gradients and forms one syrk product;
-        // pass 2 rotates inputs and gradients and forms one block's product.
+        // Tap scratch: pass 1 copies a batch's inputs and gradients and forms a module's syrk
+        // products; pass 2 rotates inputs and every block's gradients and forms one block's product.
         let scratch = layouts.map { layout -> Int in
             let w = layout.inputSize, largest = layout.blocks.map(\.size).max() ?? 0
-            let pass1 = batchTokens * (w + layout.outputSize) + max(w * w, largest * largest)
-            let pass2 = batchTokens * (2 * w + largest) + largest * w
+            let pass1 = batchTokens * (w + layout.outputSize) + w * w + layout.blocks.reduce(0) { $0 + $1.size * $1.size }
+            let pass2 = batchTokens * (2 * w + layout.outputSize) + largest * w
             return 4 * max(pass1, pass2)
         }.max() ?? 0
-        fixedBytes = weightBytes + activations + scratch
+        self.workers = max(workers, 1)
+        fixedBytes = weightBytes + self.workers * (activations + scratch)
         covarianceBytes = layouts.map(Self.covarianceBytes)
         correctionBytes = layouts.map(Self.correctionBytes)
         eigenBytes = layouts.map(Self.eigenBytes)
@@ -67,7 +70,7 @@ public struct FitMemoryPlan: Sendable {
         let available = budget - fixedBytes
         let largest = costs[first...].max()!
         guard largest <= available else {
-            throw InputError("--max-memory \(MemorySize.format(budget)) is too small for \(stage): the weights, one batch and scratch take \(MemorySize.format(fixedBytes)) and the largest module \(MemorySize.format(largest)); give at least \(MemorySize.format(fixedBytes + largest)) (or a smaller --batch-size)")
+            throw InputError("--max-memory \(MemorySize.format(budget)) is too small for \(stage): the weights, \(workers == 1 ? "one batch" : "\(workers) batches") and scratch take \(MemorySize.format(fixedBytes)) and the largest module \(MemorySize.format(largest)); give at least \(MemorySize.format(fixedBytes + largest)) (or a smaller --batch-size)")
         }
         return ModuleGroups.packed(costs, from: first, capacity: available)
     }
@@ -76,6 +79,12 @@ public struct FitMemoryPlan: Sendable {
     /// once (`--threads`), as many as fit in the budget.
     public func eigenWindows(threads: Int, from first: Int = 0) throws -> [Range<Int>] {
         try groups(eigenBytes, from: first, stage: "the eigendecompositions").flatMap { ModuleGroups.windows(of: $0, size: threads) }
+    }
+
+    /// Whether every stage has room for its largest module.
+    public var fits: Bool {
+        guard let budget else { return true }
+        return [covarianceBytes, correctionBytes, eigenBytes].allSatisfy { fixedBytes + ($0.max() ?? 0) <= budget }
     }
 
     /// The peak a stage reaches with these groups.

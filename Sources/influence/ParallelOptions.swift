@@ -4,7 +4,7 @@ import Numerics
 
 /// `--threads N`, shared by the commands that do heavy numerical work.
 struct ParallelOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: "Threads for parallel work: eigendecompositions of N modules at once, N batches of documents scored at once (default: all cores; results are the same for any N).")
+    @Option(parsing: .unconditional, help: "Threads for parallel work: N batches of a fit pass at once, eigendecompositions of N modules at once, N batches of documents scored at once (default: all cores; results are the same for any N).")
     var threads: Int?
 
     func validate() throws { try OptionCheck.positive(threads, "--threads", largest: 1024) }
