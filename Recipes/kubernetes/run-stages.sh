@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
 # Run a sharded influence fit and scoring on Kubernetes, one Indexed Job per stage, each started
 # when the one before has completed (kubectl wait):
-#   fit1 (N pods) -> merge-factors (1 pod) -> fit2 (N pods) -> merge-factors -> score (N pods) -> merge-scores
+#   fit1 (N pods) -> [eigen (K pods) ->] merge-factors (1 pod) -> fit2 (N pods) -> merge-factors -> score (N pods) -> merge-scores
 #
 #   Recipes/kubernetes/run-stages.sh --image REGISTRY/influence:TAG --claim influence-work \
 #     --model /shared/models/M --data /shared/data/train.jsonl --queries /shared/data/queries.jsonl \
-#     [--shards 4] [--no-score] [--timeout 24h] [--fit-args "--batch-size 8"] [--score-args "--top-k 10"] [--dry-run]
+#     [--shards 4] [--eigen-parts K] [--no-score] [--timeout 24h] [--fit-args "--batch-size 8"] [--score-args "--top-k 10"] [--dry-run]
 #
+# --eigen-parts K shares the eigendecompositions out among K pods (merge-factors --shard auto).
 # Paths are inside the pods (the claim is mounted at /shared; results in /shared/influence). --dry-run
 # prints the manifests instead of applying them. kubectl must point at the cluster and namespace.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 template="$here/influence-indexed-job.yaml"
-image="" claim="" model="" data="" queries="" shards=4 score=1 timeout=24h fit_args="" score_args="" dry_run=0
+image="" claim="" model="" data="" queries="" shards=4 eigen_parts=0 score=1 timeout=24h fit_args="" score_args="" dry_run=0
 
 need() { [ "$#" -ge 2 ] || { echo "run-stages.sh: $1 needs a value" >&2; exit 2; }; }
 while [ "$#" -gt 0 ]; do
@@ -24,12 +25,13 @@ while [ "$#" -gt 0 ]; do
     --data) need "$@"; data="$2"; shift 2 ;;
     --queries) need "$@"; queries="$2"; shift 2 ;;
     --shards) need "$@"; shards="$2"; shift 2 ;;
+    --eigen-parts) need "$@"; eigen_parts="$2"; shift 2 ;;
     --timeout) need "$@"; timeout="$2"; shift 2 ;;
     --fit-args) need "$@"; fit_args="$2"; shift 2 ;;
     --score-args) need "$@"; score_args="$2"; shift 2 ;;
     --no-score) score=0; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run-stages.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -38,6 +40,7 @@ if [ -z "$image" ] || [ -z "$claim" ] || [ -z "$model" ] || [ -z "$data" ]; then
 fi
 if [ "$score" -eq 1 ] && [ -z "$queries" ]; then echo "run-stages.sh: give --queries (or --no-score)" >&2; exit 2; fi
 [[ "$shards" =~ ^[1-9][0-9]*$ ]] || { echo "run-stages.sh: --shards $shards: expected a positive whole number" >&2; exit 2; }
+[[ "$eigen_parts" =~ ^[0-9]+$ ]] || { echo "run-stages.sh: --eigen-parts $eigen_parts: expected a whole number" >&2; exit 2; }
 [ "$dry_run" -eq 1 ] || command -v kubectl >/dev/null 2>&1 || { echo "run-stages.sh: kubectl not found" >&2; exit 1; }
 
 # The manifest of one stage: sharded stages get N pods, merges one.
@@ -80,6 +83,7 @@ to_seconds() {
 }
 
 run_stage fit1 fit1 "$shards"
+[ "$eigen_parts" -eq 0 ] || run_stage eigen eigen "$eigen_parts"
 run_stage merge-factors merge1 1
 run_stage fit2 fit2 "$shards"
 run_stage merge-factors merge2 1

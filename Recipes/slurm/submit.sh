@@ -1,23 +1,25 @@
 #!/usr/bin/env bash
 # Fit EK-FAC factors and score on a Slurm cluster in sharded stages, each waiting for the last
-# (--dependency=afterok): pass 1 array -> merge-factors -> pass 2 array -> merge-factors ->
-# score array -> merge-scores. Every path must be on a file system all nodes share.
+# (--dependency=afterok): pass 1 array -> [eigen array ->] merge-factors -> pass 2 array ->
+# merge-factors -> score array -> merge-scores. Every path must be on a file system all nodes share.
 #
 #   Recipes/slurm/submit.sh --model M --data train.jsonl --queries queries.jsonl --work /shared/run \
-#     [--shards 4] [--no-score] [--wait] [--bin /path/to/influence] \
+#     [--shards 4] [--eigen-parts K] [--no-score] [--wait] [--bin /path/to/influence] \
 #     [--fit-arg ARG]... [--score-arg ARG]... [--sbatch-arg ARG]...
 #
 # --fit-arg / --score-arg pass one argument each to `influence fit` / `influence score` (such as
 # --fit-arg --batch-size --fit-arg 8); give fit the same options in both passes (this script does).
-# --sbatch-arg passes one argument to every sbatch (such as --sbatch-arg --partition=gpu).
+# --eigen-parts K shares the eigendecompositions out among K array tasks (merge-factors --shard),
+# for models whose hundreds of big eigendecompositions take hours on one node; default: the merge
+# does them all. --sbatch-arg passes one argument to every sbatch (such as --sbatch-arg --partition=gpu).
 # --wait returns when the last job ends, with its status. Results: WORK/factors, WORK/scores.jsonl.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-model="" data="" queries="" work="" shards=4 score=1 wait=0 bin="${INFLUENCE_BIN:-influence}"
+model="" data="" queries="" work="" shards=4 eigen_parts=0 score=1 wait=0 bin="${INFLUENCE_BIN:-influence}"
 fit_args=() score_args=() sbatch_args=()
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 need() { [ "$#" -ge 2 ] || { echo "submit.sh: $1 needs a value" >&2; exit 2; }; }
 while [ "$#" -gt 0 ]; do
   case "$1" in
@@ -26,6 +28,7 @@ while [ "$#" -gt 0 ]; do
     --queries) need "$@"; queries="$2"; shift 2 ;;
     --work) need "$@"; work="$2"; shift 2 ;;
     --shards) need "$@"; shards="$2"; shift 2 ;;
+    --eigen-parts) need "$@"; eigen_parts="$2"; shift 2 ;;
     --bin) need "$@"; bin="$2"; shift 2 ;;
     --fit-arg) need "$@"; fit_args+=("$2"); shift 2 ;;
     --score-arg) need "$@"; score_args+=("$2"); shift 2 ;;
@@ -39,6 +42,7 @@ done
 if [ -z "$model" ] || [ -z "$data" ] || [ -z "$work" ]; then echo "submit.sh: give --model, --data and --work" >&2; exit 2; fi
 [ "$score" -eq 0 ] || [ -n "$queries" ] || { echo "submit.sh: give --queries (or --no-score)" >&2; exit 2; }
 [[ "$shards" =~ ^[1-9][0-9]*$ ]] || { echo "submit.sh: --shards $shards: expected a positive whole number" >&2; exit 2; }
+[[ "$eigen_parts" =~ ^[0-9]+$ ]] || { echo "submit.sh: --eigen-parts $eigen_parts: expected a whole number" >&2; exit 2; }
 command -v sbatch >/dev/null 2>&1 || { echo "submit.sh: sbatch not found (not on a Slurm login node?)" >&2; exit 1; }
 
 # Absolute paths: the jobs run in another directory, on other nodes.
@@ -65,7 +69,13 @@ submit() {
 array=(--array="0-$((shards - 1))" --output="$work/logs/%x-%A_%a.log")
 single=(--output="$work/logs/%x-%j.log")
 pass1=$(submit fit1 "" "$here/influence.sbatch" "${array[@]}" --job-name=influence-fit1 -- "${fit_args[@]}")
-merge1=$(submit merge-factors "$pass1" "$here/merge.sbatch" "${single[@]}" --job-name=influence-merge1 --)
+before_merge="$pass1"
+if [ "$eigen_parts" -gt 0 ]; then
+  before_merge=$(submit eigen "$pass1" "$here/merge.sbatch" --array="0-$((eigen_parts - 1))" --output="$work/logs/%x-%A_%a.log" \
+    --job-name=influence-eigen --)
+  echo "submitted: eigendecomposition parts $before_merge ($eigen_parts tasks)"
+fi
+merge1=$(submit merge-factors "$before_merge" "$here/merge.sbatch" "${single[@]}" --job-name=influence-merge1 --)
 pass2=$(submit fit2 "$merge1" "$here/influence.sbatch" "${array[@]}" --job-name=influence-fit2 -- "${fit_args[@]}")
 last=$(submit merge-factors "$pass2" "$here/merge.sbatch" "${single[@]}" --job-name=influence-merge2 --)
 echo "submitted: pass 1 $pass1, merge $merge1, pass 2 $pass2, merge $last"

@@ -7,13 +7,18 @@ import Numerics
 /// shard order, Float64) and eigendecomposes them, one module at a time: the eigenbasis the
 /// shards' pass 2 reads (`fit --shard I/N --eigenbasis OUT`). After every shard's pass 2, it
 /// adds their Λ sums and writes Λ: OUT is then a finished factors directory. Because shards
-/// are whole batches, the sums equal a single process's up to Float64 rounding.
+/// are whole batches, the sums equal a single process's up to Float64 rounding. The
+/// eigendecompositions can be shared out by module among tasks first (`eigenPart`,
+/// `EigenbasisParts`).
 public struct FactorMerge {
     public let shards: [URL]
     public let directory: URL
     public let toolVersion: String
     /// Eigendecompositions run at once (`--threads`).
     public var threads = 1
+    /// `--shard I/N`: eigendecompose only part I of N of the modules (`EigenbasisParts`); the
+    /// run without it assembles the parts.
+    public var eigenPart: ShardSpec = .whole
 
     public init(shards: [URL], directory: URL, toolVersion: String) {
         self.shards = shards
@@ -28,6 +33,13 @@ public struct FactorMerge {
         let shards = ordered.map(\.0), manifests = ordered.map(\.1)
         let first = manifests[0]
         let count = first.shard!.count
+        let covarianceDigests = try zip(shards, manifests).map { url, manifest in
+            try digest(FactorStore.covariancesName, of: manifest, in: url)
+        }
+        if !eigenPart.isWhole {
+            return try EigenbasisParts.decompose(part: eigenPart, shards: shards, manifests: manifests, covarianceDigests: covarianceDigests,
+                                                 out: directory, toolVersion: toolVersion, threads: threads, log: log)
+        }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let lock = try DirectoryLock(directory, purpose: "`influence merge-factors`")
         defer { withExtendedLifetime(lock) {} }
@@ -36,9 +48,6 @@ public struct FactorMerge {
         if !secondRound, let ahead = zip(shards, manifests).first(where: { $0.1.passesCompleted >= 2 }) {
             let behind = zip(shards, manifests).first { $0.1.passesCompleted < 2 }!
             throw InputError("\(behind.0.path): shard \(behind.1.shard!) has not finished pass 2 (shard \(ahead.1.shard!) has); run its `fit --eigenbasis` first")
-        }
-        let covarianceDigests = try zip(shards, manifests).map { url, manifest in
-            try digest(FactorStore.covariancesName, of: manifest, in: url)
         }
         var manifest = FactorManifest(
             toolVersion: toolVersion, modelType: first.modelType, modelPath: first.modelPath, modelFingerprint: first.modelFingerprint,
@@ -72,6 +81,10 @@ public struct FactorMerge {
             manifest.passesCompleted = 1
             try FactorStore.writeManifest(manifest, to: directory)
             log("merged the covariances of \(count) shards (\(manifest.covarianceTokens) tokens, \(manifest.covarianceSequences) sequences)")
+        }
+        if !manifest.hasEigenbasis, let parts = try EigenbasisParts.finished(in: directory, layouts: layouts, mergedFrom: covarianceDigests) {
+            try EigenbasisParts.assemble(parts, layouts: layouts, into: directory, manifest: &manifest)
+            log("assembled the eigenbasis from \(parts.count) parts (merge-factors --shard); now run pass 2 on every shard with --eigenbasis \(directory.relativePath)")
         }
         if !manifest.hasEigenbasis {
             let covariances = try FactorStore.open(FactorStore.covariancesURL(directory), manifest: manifest, directory: directory)

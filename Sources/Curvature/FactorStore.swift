@@ -80,6 +80,9 @@ public struct FactorManifest: Codable, Sendable, Equatable {
     /// Merged factors: the digests of the shards' files they were merged from, in shard order
     /// (covariances, then Λ sums), so that merging again checks it has the same shards.
     public var mergedFrom: [String]?
+    /// An eigendecomposition part (`merge-factors --shard I/N`): its place among the parts;
+    /// `modules` are then its share of the fit's modules.
+    public var eigenPart: ShardSpec?
     /// Within the stage running (pass 1, the eigendecompositions, pass 2): how many leading
     /// modules are done and written, so that a resumed fit continues after them.
     public var modulesDone: Int?
@@ -106,7 +109,7 @@ public struct FactorManifest: Codable, Sendable, Equatable {
         case covarianceTokens = "covariance_tokens", covarianceSequences = "covariance_sequences"
         case correctionSequences = "correction_sequences", modules, files, shard
         case mergedShards = "merged_shards", eigenbasisDigest = "eigenbasis_digest", modulesDone = "modules_done"
-        case mergedFrom = "merged_from"
+        case mergedFrom = "merged_from", eigenPart = "eigen_part"
     }
 
     /// Whether the eigendecompositions are finished and written.

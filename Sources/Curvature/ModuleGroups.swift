@@ -23,4 +23,27 @@ public enum ModuleGroups {
         let size = max(1, size)
         return stride(from: range.lowerBound, to: range.upperBound, by: size).map { $0..<min(range.upperBound, $0 + size) }
     }
+
+    /// `parts` consecutive, non-empty ranges of the modules with about equal total `costs`
+    /// (`parts` ≤ `costs.count`): each cut falls where the running total passes the next
+    /// multiple of total ÷ parts, at the nearer module boundary.
+    public static func balanced(_ costs: [Int], parts: Int) -> [Range<Int>] {
+        precondition(parts >= 1 && parts <= costs.count)
+        let total = Double(costs.reduce(0, +))
+        var ranges: [Range<Int>] = [], start = 0, sum = 0.0
+        for k in 1..<parts {
+            let target = total * Double(k) / Double(parts)
+            var end = start + 1
+            sum += Double(costs[start])
+            // Leave at least one module for each part still to come.
+            while end < costs.count - (parts - k), sum + Double(costs[end]) / 2 <= target {
+                sum += Double(costs[end])
+                end += 1
+            }
+            ranges.append(start..<end)
+            start = end
+        }
+        ranges.append(start..<costs.count)
+        return ranges
+    }
 }

@@ -4,8 +4,10 @@ import Foundation
 import Testing
 
 /// The Slurm recipes on a real one-node cluster (Tools/slurm/start-local-cluster.sh): a 4-task job
-/// array of `fit --shard auto` per pass, `merge-factors` after each, give the one-process fit's
-/// covariance sums to Float64 rounding and its scores. Runs only as root with the Slurm tools
+/// array of `fit --shard auto` per pass, a 4-task array of eigendecomposition parts
+/// (`merge-factors --shard auto`), `merge-factors` after each, give the one-process fit's
+/// covariance sums to Float64 rounding and its scores; a 4-task score array merged gives one
+/// process's scores byte for byte. Runs only as root with the Slurm tools
 /// installed (the cluster's daemons and config need root); INFLUENCE_SLURM_TESTS=0 skips it.
 @Suite(.serialized) struct SlurmClusterTests {
     static let repository = CommandLineTests.repository
@@ -83,7 +85,14 @@ import Testing
 
         let started = Date()
         try submit("influence.sbatch", stage: "fit1", array: true, work: work, environment: environment, arguments: fitOptions)
+        // The eigendecompositions shared out among a 4-task array (merge-factors --shard auto), then assembled.
+        try submit("merge.sbatch", stage: "eigen", array: true, work: work, environment: environment)
+        #expect(FileManager.default.fileExists(atPath: work.appendingPathComponent("factors/eigen-parts/part-3-of-4/eigenbasis.safetensors").path))
         try submit("merge.sbatch", stage: "merge-factors", array: false, work: work, environment: environment)
+        let mergeLogs = try FileManager.default.contentsOfDirectory(atPath: work.appendingPathComponent("logs").path)
+            .filter { $0.hasPrefix("merge-factors") }.map { try String(contentsOfFile: "\(work.path)/logs/\($0)", encoding: .utf8) }
+        #expect(mergeLogs.contains { $0.contains("assembled the eigenbasis from 4 parts") }, "\(mergeLogs)")
+        #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("factors/eigen-parts").path))
         try submit("influence.sbatch", stage: "fit2", array: true, work: work, environment: environment, arguments: fitOptions)
         try submit("merge.sbatch", stage: "merge-factors", array: false, work: work, environment: environment)
         let merged = work.appendingPathComponent("factors")
@@ -119,17 +128,12 @@ import Testing
             #expect(rank(p) == rank(q))
         }
 
-        // Sharded scoring, when this build has it: a 4-task score array merged equals one process byte for byte.
-        let help = try run(["help"]).standardOutput, scoreHelp = try ProcessOutcome.run(["score", "--help"]).standardOutput
-        if help.contains("merge-scores") && scoreHelp.contains("--shard") {
-            try submit("influence.sbatch", stage: "score", array: true, work: work, environment: environment)
-            try submit("merge.sbatch", stage: "merge-scores", array: false, work: work, environment: environment)
-            let one = work.appendingPathComponent("one-scores.jsonl").path
-            _ = try run(["score", "--model", model, "--factors", merged.path, "--queries", queries, "--train", train, "--out", one])
-            #expect(try Data(contentsOf: URL(fileURLWithPath: one)) == Data(contentsOf: work.appendingPathComponent("scores.jsonl")))
-        } else {
-            print("note: SlurmClusterTests: this build has no `score --shard` / `merge-scores`; the sharded scoring part was skipped")
-        }
+        // Sharded scoring: a 4-task score array merged equals one process byte for byte.
+        try submit("influence.sbatch", stage: "score", array: true, work: work, environment: environment)
+        try submit("merge.sbatch", stage: "merge-scores", array: false, work: work, environment: environment)
+        let one = work.appendingPathComponent("one-scores.jsonl").path
+        _ = try run(["score", "--model", model, "--factors", merged.path, "--queries", queries, "--train", train, "--out", one])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: one)) == Data(contentsOf: work.appendingPathComponent("scores.jsonl")))
         print(String(format: "SlurmClusterTests: whole test %.1f s", Date().timeIntervalSince(started)))
     }
 }

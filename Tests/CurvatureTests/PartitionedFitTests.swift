@@ -103,6 +103,76 @@ import TestSupport
         #expect(messages.last?.contains("is complete") == true)
     }
 
+    /// `merge-factors --shard I/N` shares the eigendecompositions out by module: the parts,
+    /// run in any order, assemble into the eigenbasis file the merge computes itself, byte for
+    /// byte, and the finished factors are the same files. A missing, unfinished or foreign part is
+    /// refused by name.
+    @Test func eigendecompositionPartsAssembleToTheMergedEigenbasis() throws {
+        let root = temporary("fit-eigen-parts")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let shards = (0..<2).map { root.appendingPathComponent("shard-\($0)") }
+        for (i, directory) in shards.enumerated() { try job(directory, shard: try ShardSpec(index: i, count: 2)).run() }
+        let direct = root.appendingPathComponent("direct"), parted = root.appendingPathComponent("parted")
+        try FactorMerge(shards: shards, directory: direct, toolVersion: "test").run()
+
+        func part(_ index: Int, of count: Int, into out: URL = parted, log: @escaping (String) -> Void = { _ in }) throws {
+            var merge = FactorMerge(shards: shards, directory: out, toolVersion: "test")
+            merge.eigenPart = try ShardSpec(index: index, count: count)
+            try merge.run(log: log)
+        }
+        try part(2, of: 3)
+        try part(0, of: 3)
+        #expect(performing: { try FactorMerge(shards: shards, directory: parted, toolVersion: "test").run() },
+                throws: { "\($0)".contains("part 1/3 is missing") })
+        var messages: [String] = []
+        try part(1, of: 3, log: { messages.append($0) })
+        #expect(messages.contains { $0.contains("part 1/3: modules ") }, "\(messages)")
+        try FactorMerge(shards: shards, directory: parted, toolVersion: "test").run(log: { messages.append($0) })
+        #expect(messages.contains { $0.contains("assembled the eigenbasis from 3 parts") }, "\(messages)")
+        #expect(!FileManager.default.fileExists(atPath: parted.appendingPathComponent("eigen-parts").path))
+        #expect(try bytes(direct, "eigenbasis.safetensors") == bytes(parted, "eigenbasis.safetensors"))
+        #expect(try FactorStore.readManifest(direct).files == FactorStore.readManifest(parted).files)
+        // A part task run again after the assembly has nothing to do.
+        messages = []
+        try part(1, of: 3, log: { messages.append($0) })
+        #expect(messages.contains { $0.contains("nothing to do") })
+
+        // More parts than modules, and a part of other shards, are refused.
+        let modules = try FactorStore.readManifest(direct).modules.count
+        #expect(performing: { try part(0, of: modules + 1, into: root.appendingPathComponent("many")) },
+                throws: { "\($0)".contains("cannot be shared among \(modules + 1) parts") })
+        let stale = root.appendingPathComponent("stale")
+        try part(0, of: 2, into: stale)
+        try part(1, of: 2, into: stale)
+        let foreign = root.appendingPathComponent("foreign-shard")
+        var otherOptions = options
+        otherOptions.seed = 8
+        var other = FactorFitJob(model: model, modelPath: "micro", examples: examples, options: otherOptions,
+                                 directory: foreign, toolVersion: "test")
+        other.shard = try ShardSpec(index: 0, count: 2)
+        try other.run()
+        var otherSecond = FactorFitJob(model: model, modelPath: "micro", examples: examples, options: otherOptions,
+                                       directory: root.appendingPathComponent("foreign-shard-1"), toolVersion: "test")
+        otherSecond.shard = try ShardSpec(index: 1, count: 2)
+        try otherSecond.run()
+        #expect(performing: {
+            try FactorMerge(shards: [foreign, root.appendingPathComponent("foreign-shard-1")], directory: stale, toolVersion: "test").run()
+        }, throws: { "\($0)".contains("holds factors of other shards") || "\($0)".contains("of another fit's shards") })
+    }
+
+    /// The parts of N tasks are consecutive, non-empty and of about equal work.
+    @Test func balancedPartsCoverEveryModule() {
+        let costs = [8, 1, 1, 1, 8, 1, 1, 1, 8, 1]
+        for parts in 1...costs.count {
+            let ranges = ModuleGroups.balanced(costs, parts: parts)
+            #expect(ranges.count == parts && ranges.first!.lowerBound == 0 && ranges.last!.upperBound == costs.count)
+            #expect(ranges.allSatisfy { !$0.isEmpty } && zip(ranges, ranges.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
+        }
+        // Totals 10, 11, 10 of 31 (cuts at the boundaries nearest 10.3 and 20.7).
+        #expect(ModuleGroups.balanced(costs, parts: 3) == [0..<3, 3..<7, 7..<10])
+        #expect(ModuleGroups.balanced([1, 1, 1, 1, 1, 1], parts: 2) == [0..<3, 3..<6])
+    }
+
     @Test func mergeRefusesMissingDuplicateAndForeignShards() throws {
         let root = temporary("fit-bad-shards")
         defer { try? FileManager.default.removeItem(at: root) }
