@@ -61,13 +61,12 @@ public struct FactorFitJob {
         model.moduleLayouts(options.modules, attentionBlocks: options.attentionBlocks, includeBias: options.includeBias)
     }
 
-    /// Batches the passes run at once: `threads`, fewer when this shard has fewer batches or
-    /// when `maxMemory` cannot hold that many batches beside the largest module.
+    /// Batches the passes run at once (`FitMemoryPlan.workers`): up to `threads` and this
+    /// shard's batches.
     public var passWorkers: Int {
         let range = shard.documents(of: examples.count, batchSize: options.batchSize)
         let batches = (range.count + options.batchSize - 1) / options.batchSize
-        let most = max(1, min(threads, batches))
-        return (1...most).reversed().first { memoryPlan(workers: $0).fits } ?? 1
+        return FitMemoryPlan.workers(upTo: min(threads, batches), budget: maxMemory) { memoryPlan(workers: $0) }
     }
 
     /// The memory plan of this job's passes (for the log and `influence plan`).
@@ -131,7 +130,9 @@ public struct FactorFitJob {
         fitter.threads = plan.workers
         let batches = (range.count + options.batchSize - 1) / options.batchSize
         if plan.workers < min(threads, batches) {
-            log("passes run \(plan.workers) batch\(plan.workers == 1 ? "" : "es") at once, not \(min(threads, batches)): --max-memory \(MemorySize.format(maxMemory ?? 0)) holds no more beside the largest module")
+            log("passes run \(plan.workers) batch\(plan.workers == 1 ? "" : "es") at once, not \(min(threads, batches)): "
+                + (maxMemory.map { "more would leave --max-memory \(MemorySize.format($0)) room for fewer modules a pass (more passes per thread)" }
+                   ?? "80% of this machine's memory holds no more beside every module (--max-memory plans groups)"))
         }
         let totalTokens = examples[range].reduce(0) { $0 + $1.tokens.count }
         let parameterCount = layouts.reduce(0) { $0 + $1.parameterCount }

@@ -1,3 +1,4 @@
+import Foundation
 import Checkpoints
 import Models
 import Numerics
@@ -79,6 +80,33 @@ public struct FitMemoryPlan: Sendable {
     /// once (`--threads`), as many as fit in the budget.
     public func eigenWindows(threads: Int, from first: Int = 0) throws -> [Range<Int>] {
         try groups(eigenBytes, from: first, stage: "the eigendecompositions").flatMap { ModuleGroups.windows(of: $0, size: threads) }
+    }
+
+    /// How many batches a fit's passes should run at once, of at most `most`. Without a budget,
+    /// as many as fit in 80% of the machine's memory beside every module. Under a budget, each
+    /// batch more leaves less room for modules, so the passes may need more module groups (more
+    /// reads of the data): the count with the fewest passes per worker, the fewest on a tie.
+    public static func workers(upTo most: Int, budget: Int?, plan: (Int) -> FitMemoryPlan) -> Int {
+        let most = max(1, most)
+        guard budget != nil else {
+            let physical = Int(min(ProcessInfo.processInfo.physicalMemory, UInt64(Int.max))) / 10 * 8
+            return (1...most).reversed().first { $0 == 1 || plan($0).onePassPeakBytes <= physical } ?? 1
+        }
+        var best = 1, bestCost = Double.infinity
+        for workers in 1...most {
+            let candidate = plan(workers)
+            guard candidate.fits,
+                  let passes = try? candidate.groups(candidate.covarianceBytes, stage: "").count + candidate.groups(candidate.correctionBytes, stage: "").count
+            else { break }
+            let cost = Double(passes) / Double(workers)
+            if cost < bestCost { (best, bestCost) = (workers, cost) }
+        }
+        return best
+    }
+
+    /// Peak of a fit with every module in one group (no budget).
+    public var onePassPeakBytes: Int {
+        fixedBytes + max(covarianceBytes.reduce(0, +), correctionBytes.reduce(0, +), eigenBytes.max() ?? 0)
     }
 
     /// Whether every stage has room for its largest module.

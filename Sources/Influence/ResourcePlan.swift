@@ -13,6 +13,8 @@ public struct ResourcePlan: Sendable {
     public let sequenceLength: Int
     public let batchSize: Int
     public let queries: Int
+    /// Batches `fit` and `score` run at once (`--threads`), each with its own activations.
+    public let threads: Int
     /// Weights as held in memory: Float32, or matrices in 16-bit when the checkpoint stores them so.
     public let weightBytes: Int
     public let sixteenBitWeights: Bool
@@ -22,26 +24,30 @@ public struct ResourcePlan: Sendable {
     public let fit: FitMemoryPlan
 
     public init(hyperparameters h: DecoderHyperparameters, selection: ModuleSelection, attentionBlocks: AttentionBlocks = .perHead,
-                sequenceLength: Int, batchSize: Int, queries: Int, maxMemory: Int?, sixteenBitWeights: Bool = false) {
+                sequenceLength: Int, batchSize: Int, queries: Int, maxMemory: Int?, sixteenBitWeights: Bool = false, threads: Int = 1) {
         hyperparameters = h
         layouts = ModuleLayout.of(DecoderModel.trackedModules(h), selection: selection, attentionBlocks: attentionBlocks, includeBias: false)
         self.sequenceLength = sequenceLength
         self.batchSize = batchSize
         self.queries = queries
+        self.threads = max(threads, 1)
         self.sixteenBitWeights = sixteenBitWeights
         parameterCount = DecoderModel.parameterLayout(h).reduce(0) { $0 + $1.shape.reduce(1, *) }
         weightBytes = DecoderModel.weightBytes(h, sixteenBitMatrices: sixteenBitWeights)
         activationBytes = DecoderActivations.estimatedBytes(h, tokens: batchSize * sequenceLength, longestSequence: sequenceLength,
                                                             weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(h) : 0)
-        fit = FitMemoryPlan(hyperparameters: h, weightBytes: weightBytes, layouts: layouts, batchTokens: batchSize * sequenceLength,
-                            longestSequence: sequenceLength, budget: maxMemory,
-                            weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(h) : 0)
+        let layouts = self.layouts, weightBytes = self.weightBytes
+        func fitPlan(_ workers: Int) -> FitMemoryPlan {
+            FitMemoryPlan(hyperparameters: h, weightBytes: weightBytes, layouts: layouts, batchTokens: batchSize * sequenceLength,
+                          longestSequence: sequenceLength, budget: maxMemory,
+                          weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(h) : 0, workers: workers)
+        }
+        // As `fit` chooses, assuming the data have at least `threads` batches.
+        fit = fitPlan(FitMemoryPlan.workers(upTo: self.threads, budget: maxMemory, plan: fitPlan))
     }
 
     /// Peak of one fit pass over all modules at once (no budget).
-    public var fitPeakBytes: Int {
-        fit.fixedBytes + max(fit.covarianceBytes.reduce(0, +), fit.correctionBytes.reduce(0, +), fit.eigenBytes.max() ?? 0)
-    }
+    public var fitPeakBytes: Int { fit.onePassPeakBytes }
 
     /// Passes over the data each stage needs under the budget (1 each without one); throws
     /// when one module alone does not fit.
@@ -68,7 +74,7 @@ public struct ResourcePlan: Sendable {
         ScoreMemoryPlan(hyperparameters: hyperparameters, layouts: layouts, weightBytes: weightBytes,
                         weightScratchFloats: sixteenBitWeights ? DecoderModel.weightScratchFloats(hyperparameters) : 0,
                         documentTokens: batchSize * sequenceLength, longestDocument: sequenceLength, queries: queries,
-                        queryBatch: batchSize, documentBatch: batchSize, budget: budget, usesFactors: true)
+                        queryBatch: batchSize, documentBatch: batchSize, budget: budget, usesFactors: true, workers: threads)
     }
 
     /// Peak of `score` with every module in one pass.

@@ -12,8 +12,9 @@ struct Plan: ParsableCommand {
             Reads only the model's configuration (config.json, or a GGUF file's metadata), never its weights. Memory is \
             what the tool allocates (weights as held in memory: matrices stored BF16/F16 stay 16-bit, known from the \
             weight files' headers or config.json's torch_dtype; one batch's activations, the Float64 sums, the \
-            preconditioned queries); times are estimates from this machine's matrix-product rates, measured in a fraction \
-            of a second when the command starts, at the given threads.
+            preconditioned queries), with one batch's activations for each of --threads (fit and score run that many \
+            batches at once; default all cores); times are for one core, estimated from this machine's matrix-product \
+            rates on one BLAS thread, measured in a fraction of a second when the command starts.
             """)
 
     @Argument(help: "The model: a Hugging Face directory or a .gguf file.") var model: String
@@ -56,7 +57,7 @@ struct Plan: ParsableCommand {
             sixteenBit = Self.storedInSixteenBits(url, configURL: configURL)
         }
         let plan = ResourcePlan(hyperparameters: h, selection: modules, sequenceLength: seqLen, batchSize: batchSize,
-                                queries: queries, maxMemory: maxMemory?.bytes, sixteenBitWeights: sixteenBit)
+                                queries: queries, maxMemory: maxMemory?.bytes, sixteenBitWeights: sixteenBit, threads: parallel.count)
         let rates = ResourcePlan.Rates.measure()
         let f = MemorySize.format
         let tokens = Double(seqLen * batchSize)
@@ -75,7 +76,8 @@ struct Plan: ParsableCommand {
         print("measured here: sgemm \(String(format: "%.0f", rates.sgemm / 1e9)) GFLOP/s, eigendecomposition \(String(format: "%.0f", rates.eigen / 1e9)) GFLOP/s (one BLAS thread)")
         print("")
         print("weights (\(plan.sixteenBitWeights ? "16-bit matrices" : "Float32"))\(plan.sixteenBitWeights ? "    " : "            ")\(f(plan.weightBytes))")
-        print("activations, \(batchSize) × \(seqLen) tokens  \(f(plan.activationBytes)) (\(f(plan.activationBytes / Int(tokens))) per token)")
+        print("activations, \(batchSize) × \(seqLen) tokens  \(f(plan.activationBytes)) (\(f(plan.activationBytes / Int(tokens))) per token)"
+              + (plan.threads > 1 ? "; --threads \(plan.threads): fit runs \(plan.fit.workers) and score \(plan.threads) batches at once" : ""))
         print("")
         print("fit, all modules at once     peak \(f(plan.fitPeakBytes))")
         let covariance = plan.covarianceSecondsPerToken(rates), correction = plan.passSecondsPerToken(rates)

@@ -160,6 +160,27 @@ import TestSupport
         }, throws: { "\($0)".contains("holds factors of other shards") || "\($0)".contains("of another fit's shards") })
     }
 
+    /// `--threads` gives each thread a batch, up to the batches there are; under a budget, a
+    /// thread more that would cost more passes per thread is not taken.
+    @Test func threadsRunAsManyBatchesAsPay() throws {
+        var fit = job(temporary("fit-workers"))
+        fit.threads = 4
+        #expect(fit.passWorkers == 4)
+        fit.threads = 10
+        #expect(fit.passWorkers == 6)   // 11 sequences in batches of 2
+        fit.maxMemory = 1 << 40
+        #expect(fit.passWorkers == 6)
+        // Room for two batches and every module: one pass each with two threads.
+        fit.threads = 2
+        let one = fit.memoryPlan(workers: 1), two = fit.memoryPlan(workers: 2)
+        fit.maxMemory = two.onePassPeakBytes
+        #expect(fit.passWorkers == 2)
+        // Room for one batch and every module: a second thread would not fit or would need at
+        // least two passes more (no fewer passes per thread), so one thread is taken.
+        fit.maxMemory = one.onePassPeakBytes
+        #expect(fit.passWorkers == 1)
+    }
+
     /// The parts of N tasks are consecutive, non-empty and of about equal work.
     @Test func balancedPartsCoverEveryModule() {
         let costs = [8, 1, 1, 1, 8, 1, 1, 1, 8, 1]
