@@ -206,4 +206,56 @@ struct CausalSelfAttention {
             }
         }
     }
+
+    /// Forward mode: given the tangents of the *pre-rotary* q and k and of v (`tangents`, a
+    /// layout like `qkv`'s; its q and k are rotated in place), writes the heads' output tangent
+    /// [N, headCount · headSize]. With P = softmax(S) recomputed from the forward's statistics,
+    /// dS = (dQ Kᵀ + Q dKᵀ) / √d, dP = P ⊙ (dS − ⟨P, dS⟩) (the softmax Jacobian is symmetric, so
+    /// the backward's kernel applies) and dO = dP V + P dV. ALiBi's bias is constant.
+    func tangent(
+        _ qkv: QKVViews, statistics: UnsafeMutablePointer<Float>, tangents: QKVViews, outputTangent: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>, batch: TokenBatch
+    ) {
+        let q = qkv.queries, k = qkv.keys, v = qkv.values, N = batch.tokenCount
+        let dq = tangents.queries, dk = tangents.keys, dv = tangents.values
+        for s in 0..<batch.sequenceCount {
+            let rows = batch.range(ofSequence: s)
+            let T = rows.count
+            if rotary.dimensions > 0 {
+                for t in 0..<T {
+                    for h in 0..<headCount { rotary.rotate(dq.head(h, row: rows.lowerBound + t), position: t) }
+                    for h in 0..<keyValueHeadCount { rotary.rotate(dk.head(h, row: rows.lowerBound + t), position: t) }
+                }
+            }
+            for h in 0..<headCount {
+                let kv = h / group, start = rows.lowerBound
+                for block in blocks(T) {
+                    let r = block.rows, keys = block.keys, width = keys.count
+                    let p = scratch, dp = scratch + blockRows * T
+                    probabilities(qkv, head: h, sequenceStart: start, block: block, into: p, statistics: statistics, tokens: N,
+                                  saving: false)
+                    // dS = (dQ Kᵀ + Q dKᵀ) / √d
+                    Float.gemm(.none, .transposed, m: r.count, n: width, k: headSize, alpha: scale,
+                               a: dq.head(h, row: start + r.lowerBound), lda: dq.rowStride,
+                               b: k.head(kv, row: start + keys.lowerBound), ldb: k.rowStride, beta: 0, c: dp, ldc: width)
+                    Float.gemm(.none, .transposed, m: r.count, n: width, k: headSize, alpha: scale,
+                               a: q.head(h, row: start + r.lowerBound), lda: q.rowStride,
+                               b: dk.head(kv, row: start + keys.lowerBound), ldb: dk.rowStride, beta: 1, c: dp, ldc: width)
+                    for i in r {
+                        let row = dp + (i - r.lowerBound) * width, first = firstKey(i) - keys.lowerBound, last = i - keys.lowerBound
+                        row.update(repeating: 0, count: first)
+                        Softmax.backward(output: p + (i - r.lowerBound) * width + first, outputGradient: row + first,
+                                         inputGradient: row + first, rows: 1, cols: last + 1 - first)
+                        (row + last + 1).update(repeating: 0, count: width - last - 1)
+                    }
+                    // dO = dP V + P dV
+                    let out = outputTangent + (start + r.lowerBound) * outputWidth + h * headSize
+                    Float.gemm(.none, .none, m: r.count, n: headSize, k: width, alpha: 1, a: dp, lda: width,
+                               b: v.head(kv, row: start + keys.lowerBound), ldb: v.rowStride, beta: 0, c: out, ldc: outputWidth)
+                    Float.gemm(.none, .none, m: r.count, n: headSize, k: width, alpha: 1, a: p, lda: width,
+                               b: dv.head(kv, row: start + keys.lowerBound), ldb: dv.rowStride, beta: 1, c: out, ldc: outputWidth)
+                }
+            }
+        }
+    }
 }

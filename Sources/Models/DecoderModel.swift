@@ -18,14 +18,14 @@ public final class DecoderModel: @unchecked Sendable {
     public let hyperparameters: DecoderHyperparameters
     public let parameters: ParameterStore
     private(set) var attention: CausalSelfAttention
-    private let layers: [LayerWeights]
+    let layers: [LayerWeights]
     private let embedding: ParameterStore.Entry, positionEmbedding: ParameterStore.Entry?
     /// The output head (the embedding when tied).
-    private let head: ParameterStore.Entry
+    let head: ParameterStore.Entry
     /// The largest 16-bit linear matrix (0 when all are Float32).
     private let largestSixteenBitMatrix: Int
-    private let embeddingNorm: NormWeights?, finalNorm: NormWeights
-    private let slots: ModuleSlots
+    let embeddingNorm: NormWeights?, finalNorm: NormWeights
+    let slots: ModuleSlots
 
     /// One linear module's weight (Float32 or 16-bit) and the offset of its bias in `parameters`.
     struct LinearWeights { let weight: ParameterStore.Entry; let bias: Int? }
@@ -152,7 +152,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Views of q, k and v in a layer's projection buffer (or its gradient): fused rows
     /// [head][q, k, v] or [q | k | v], or three matrices one after the other.
-    private func qkvViews(_ base: UnsafeMutablePointer<Float>, tokens N: Int) -> QKVViews {
+    func qkvViews(_ base: UnsafeMutablePointer<Float>, tokens N: Int) -> QKVViews {
         let h = hyperparameters, d = h.headSize, Q = h.qkvWidth, A = h.attentionWidth, KV = h.keyValueWidth
         switch h.qkvProjection {
         case .fusedPerHead:
@@ -171,7 +171,7 @@ public final class DecoderModel: @unchecked Sendable {
     }
 
     /// The separate projections' output widths and offsets in the qkv buffer (for N tokens).
-    private func separateProjections(tokens N: Int) -> [(width: Int, offset: Int)] {
+    func separateProjections(tokens N: Int) -> [(width: Int, offset: Int)] {
         let A = hyperparameters.attentionWidth, KV = hyperparameters.keyValueWidth
         return [(A, 0), (KV, N * A), (KV, N * (A + KV))]
     }
@@ -451,7 +451,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// A weight matrix as Float32: in place, or widened into the activations' scratch when it is
     /// held in 16-bit (valid until the next widening).
-    private func widened(_ entry: ParameterStore.Entry, _ a: DecoderActivations) -> UnsafePointer<Float> {
+    func widened(_ entry: ParameterStore.Entry, _ a: DecoderActivations) -> UnsafePointer<Float> {
         if entry.isFloat32 { return UnsafePointer(parameters.values + entry.offset) }
         parameters.readFloats(entry, into: a.weightScratch)
         return UnsafePointer(a.weightScratch)
@@ -459,7 +459,7 @@ public final class DecoderModel: @unchecked Sendable {
 
     /// Calls `body` with blocks of the head's rows as Float32: the whole head in place when it is
     /// Float32, else `headBlockRows` rows at a time widened into the scratch.
-    private func forEachHeadBlock(_ a: DecoderActivations, _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
+    func forEachHeadBlock(_ a: DecoderActivations, _ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
         let V = head.shape[0], H = hyperparameters.hiddenSize
         if head.isFloat32 { return body(0..<V, UnsafePointer(parameters.values + head.offset)) }
         for start in stride(from: 0, to: V, by: headBlockRows) {

@@ -111,4 +111,18 @@ public enum SwiGLU {
             storeLanes(d * g * s, upGradient + i, lanes)
         }
     }
+
+    /// Forward mode: dout = dgate · up · silu'(gate) + dup · silu(gate). `outputTangent` may
+    /// alias either tangent, not the inputs.
+    public static func tangent(
+        gate: UnsafePointer<Float>, up: UnsafePointer<Float>, gateTangent: UnsafePointer<Float>, upTangent: UnsafePointer<Float>,
+        outputTangent: UnsafeMutablePointer<Float>, count: Int
+    ) {
+        forEachChunk(count) { i, lanes in
+            let g = loadLanes(gate + i, lanes), u = loadLanes(up + i, lanes)
+            let s = sigmoid(g)
+            let value = loadLanes(gateTangent + i, lanes) * u * s * (1 + g * (1 - s)) + loadLanes(upTangent + i, lanes) * g * s
+            storeLanes(value, outputTangent + i, lanes)
+        }
+    }
 }

@@ -65,4 +65,32 @@ public enum LayerNorm {
             }
         }
     }
+
+    /// Forward mode: the output's tangent for the input's tangent `dx` (weight and bias held
+    /// fixed). The normalisation's Jacobian is symmetric, so this is the backward's formula
+    /// applied to dx: dy = weight ⊙ rstd · (dx − mean(dx) − x̂ · mean(dx ⊙ x̂)).
+    public static func tangent(
+        input x: UnsafePointer<Float>, weight: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+        reciprocalStd: UnsafePointer<Float>, inputTangent dx: UnsafePointer<Float>,
+        outputTangent dy: UnsafeMutablePointer<Float>, rows: Int, cols: Int
+    ) {
+        let n = Float(cols)
+        for r in 0..<rows {
+            let row = x + r * cols, drow = dx + r * cols, out = dy + r * cols
+            let mu = mean[r], rstd = reciprocalStd[r]
+            var sumD = Float8(), sumDX = Float8()
+            forEachChunk(cols) { i, lanes in
+                var d = loadLanes(drow + i, lanes)
+                if lanes < 8 { for j in lanes..<8 { d[j] = 0 } }
+                sumD += d
+                sumDX += d * ((loadLanes(row + i, lanes) - mu) * rstd)
+            }
+            let meanD = sumD.sum() / n, meanDX = sumDX.sum() / n
+            forEachChunk(cols) { i, lanes in
+                let xhat = (loadLanes(row + i, lanes) - mu) * rstd
+                let value = (loadLanes(drow + i, lanes) - meanD - xhat * meanDX) * rstd
+                storeLanes(value * loadLanes(weight + i, lanes), out + i, lanes)
+            }
+        }
+    }
 }

@@ -43,4 +43,28 @@ public enum RMSNorm {
             }
         }
     }
+
+    /// Forward mode: the output's tangent for the input's tangent `dx` (weight held fixed):
+    /// dy = weight ⊙ rstd · (dx − x̂ · mean(dx ⊙ x̂)), the backward's symmetric Jacobian.
+    public static func tangent(
+        input x: UnsafePointer<Float>, weight: UnsafePointer<Float>, reciprocalRMS: UnsafePointer<Float>,
+        inputTangent dx: UnsafePointer<Float>, outputTangent dy: UnsafeMutablePointer<Float>, rows: Int, cols: Int
+    ) {
+        let n = Float(cols)
+        for r in 0..<rows {
+            let row = x + r * cols, drow = dx + r * cols, out = dy + r * cols
+            let rstd = reciprocalRMS[r]
+            var sumDX = Float8()
+            forEachChunk(cols) { i, lanes in
+                var d = loadLanes(drow + i, lanes)
+                if lanes < 8 { for j in lanes..<8 { d[j] = 0 } }
+                sumDX += d * (loadLanes(row + i, lanes) * rstd)
+            }
+            let meanDX = sumDX.sum() / n
+            forEachChunk(cols) { i, lanes in
+                let xhat = loadLanes(row + i, lanes) * rstd
+                storeLanes((loadLanes(drow + i, lanes) - xhat * meanDX) * rstd * loadLanes(weight + i, lanes), out + i, lanes)
+            }
+        }
+    }
 }
