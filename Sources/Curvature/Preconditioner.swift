@@ -9,6 +9,15 @@ public protocol Preconditioner: AnyObject {
     /// Replaces the gradient (outputSize × inputSize, row-major) of module `m` by its
     /// preconditioned version, in place.
     func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>)
+    /// Replaces one query's gradient over every module at once (`gradients[m]` is module m's):
+    /// module by module for the block-diagonal approximations; CG solves them jointly.
+    func apply(toAll gradients: [UnsafeMutablePointer<Float>]) throws
+}
+
+extension Preconditioner {
+    public func apply(toAll gradients: [UnsafeMutablePointer<Float>]) throws {
+        for (m, gradient) in gradients.enumerated() { apply(module: m, to: gradient) }
+    }
 }
 
 /// Which curvature approximation preconditions a gradient (the `--method` of `score`).
@@ -19,9 +28,12 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     case kfac
     /// Gradient dot product: no preconditioner.
     case gdp
+    /// Conjugate gradients with the exact Gauss–Newton products of a data set
+    /// (`ConjugateGradientPreconditioner`): no factors, the ground truth.
+    case cg
 
-    /// Whether the method reads fitted factors (GDP needs none).
-    public var needsFactors: Bool { self != .gdp }
+    /// Whether the method reads fitted factors (GDP and CG need none).
+    public var needsFactors: Bool { self == .ekfac || self == .kfac }
 
     /// The preconditioner of this method over `factors`.
     public func preconditioner(factors: EKFACFactors, damping: Damping, scope: DampingScope = .module) -> Preconditioner {
@@ -29,6 +41,7 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
         case .ekfac: EKFACPreconditioner(factors: factors, damping: damping, scope: scope)
         case .kfac: KFACPreconditioner(factors: factors, damping: damping, scope: scope)
         case .gdp: IdentityPreconditioner(layouts: factors.layouts)
+        case .cg: preconditionFailure("cg is built from curvature data (ConjugateGradientPreconditioner), not from factors")
         }
     }
 }

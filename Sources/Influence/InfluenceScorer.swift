@@ -52,10 +52,8 @@ public final class InfluenceScorer {
             }
         }
         for preconditioner in preconditioners {
-            for m in layouts.indices {
-                for q in 0..<queries.count {
-                    preconditioner.apply(module: m, to: matrices[m].storage + q * layouts[m].parameterCount)
-                }
+            for q in 0..<queries.count {
+                try preconditioner.apply(toAll: layouts.indices.map { matrices[$0].storage + q * layouts[$0].parameterCount })
             }
         }
         queryGradients = matrices

@@ -59,6 +59,12 @@ public struct ScoringRequest: Sendable {
     /// Batches of documents scored at once, one thread each (the same scores for every count;
     /// each thread holds its own batch's activations).
     public var threads = 1
+    /// `--method cg`: the JSON Lines data whose Gauss–Newton matrix G is (nil: the fitting data
+    /// recorded in the factors, when factors are given).
+    public var curvatureData: String?
+    /// `--method cg`: the relative residual each solve reaches, and its iteration limit.
+    public var cgTolerance = 1e-5
+    public var cgIterations = 1000
 
     public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
                 method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,

@@ -76,7 +76,9 @@ public final class ScoringSession {
                                        topK: request.topK, keepsModules: request.perModule)
         let documents = Array(trainRecords.examples[part])
         let groups = try memoryPlan(queries: queryRecords.examples, documents: documents).groups()
-        progress(ScoringProgress(scored: 0, total: documents.count * groups.count))
+        if groups.count > 1 && request.method == .cg {
+            throw InputError("--method cg solves all modules at once: --max-memory \(MemorySize.format(request.maxMemory ?? 0)) would score them in \(groups.count) groups; give more memory")
+        }
         func scorer(_ group: Range<Int>) throws -> InfluenceScorer {
             try InfluenceScorer(model: queryModel.model, layouts: Array(layouts[group]), queries: queryRecords.examples,
                                 preconditioners: groups.count == 1 ? preconditioners
@@ -92,7 +94,10 @@ public final class ScoringSession {
         }
         if groups.count == 1 {
             // One pass: each batch's scores go straight to the collector (top-k keeps only its best).
-            try scoreBatches(documents, scorer: scorer(groups[0]), layouts: layouts) { start, end, total, byModule in
+            // The queries are preconditioned first (CG's solves take long), then the documents' progress starts.
+            let only = try scorer(groups[0])
+            progress(ScoringProgress(scored: 0, total: documents.count))
+            try scoreBatches(documents, scorer: only, layouts: layouts) { start, end, total, byModule in
                 try add(first: start, total: total, perModule: byModule)
                 progress(ScoringProgress(scored: end, total: documents.count))
             }
@@ -101,6 +106,7 @@ public final class ScoringSession {
             // as one pass sums them, so a grouped run equals it bit for bit.
             var totals = [[Double]](repeating: [Double](repeating: 0, count: documents.count), count: queryRecords.examples.count)
             var perModule: [[[Double]]] = []
+            progress(ScoringProgress(scored: 0, total: documents.count * groups.count))
             for (g, group) in groups.enumerated() {
                 let scorer = try scorer(group)
                 var groupModules = [[[Double]]](repeating: totals.map { _ in [] }, count: group.count)
@@ -200,6 +206,7 @@ public final class ScoringSession {
         }
         parts += ["queries=\(FileDigest.fingerprint(ofPath: request.queries))", "train=\(FileDigest.fingerprint(ofPath: request.train))",
                   "damping=\(request.damping)", "scope=\(request.dampingScope)", "method=\(request.method.rawValue)",
+                  "curvature=\(request.curvatureData.map { FileDigest.fingerprint(ofPath: $0) } ?? "factors") \(request.cgTolerance) \(request.cgIterations)",
                   "modules=\(request.modules)", "topK=\(String(describing: request.topK))", "perModule=\(request.perModule)",
                   "queryRank=\(String(describing: request.queryRank))", "batch=\(request.batchSize)",
                   "seqLen=\(String(describing: request.maxSequenceLength))", "chat=\(request.chat)", "shards=\(request.shard.count)"]
@@ -213,6 +220,7 @@ public final class ScoringSession {
     static func preconditioner(of stage: ScoringStage, model: LoadedModel, role: String, request: ScoringRequest,
                                otherFingerprint: String? = nil) throws -> Preconditioner {
         let directory = stage.factors.map { URL(fileURLWithPath: $0) }
+        if request.method == .cg { return try conjugateGradients(stage: stage, directory: directory, model: model, request: request) }
         guard request.method.needsFactors else {
             let attentionBlocks = try directory.map { try FactorStore.readManifest($0).options.attentionBlocks } ?? .fused
             return IdentityPreconditioner(layouts: model.model.moduleLayouts(request.modules,
@@ -224,6 +232,30 @@ public final class ScoringSession {
         return try request.method.load(directory, for: model.model, modelPath: stage.model, selection: request.modules,
                                        damping: stage.damping ?? request.damping, scope: request.dampingScope, role: role,
                                        otherFingerprint: otherFingerprint).preconditioner
+    }
+
+    /// CG over the stage's curvature data: `--curvature-data`, else the fitting data its factors
+    /// record. Needs an absolute damping (there are no eigenvalues to take a multiple of).
+    static func conjugateGradients(stage: ScoringStage, directory: URL?, model: LoadedModel, request: ScoringRequest) throws -> Preconditioner {
+        guard case .single = request.stages else {
+            throw InputError("--method cg scores single-stage only (give --model, not --pretrained/--finetuned)")
+        }
+        let damping = stage.damping ?? request.damping
+        guard let lambda = damping.absoluteValue else {
+            throw InputError("--method cg needs an absolute --damping (such as 0.01), not \(damping): a multiple of the mean eigenvalue needs factors")
+        }
+        let manifest = try directory.map { try FactorStore.readManifest($0) }
+        guard let data = request.curvatureData ?? manifest?.options.data else {
+            throw InputError("--method cg needs --curvature-data FILE.jsonl (the data whose Gauss–Newton matrix to invert), or --factors whose fit names its data")
+        }
+        let records = try model.tokenize(file: data, maxLength: request.maxSequenceLength ?? manifest?.options.sequenceLength ?? model.context,
+                                         requireIds: false)
+        let examples = manifest?.options.maxSequences.map { Array(records.examples.prefix($0)) } ?? records.examples
+        if examples.isEmpty { throw InputError("\(data): no sequences for the curvature") }
+        let layouts = model.model.moduleLayouts(request.modules, attentionBlocks: manifest?.options.attentionBlocks ?? .fused, includeBias: false)
+        let product = try GaussNewtonProduct(model: model.model, layouts: layouts, examples: examples, batchSize: request.batchSize)
+        return try ConjugateGradientPreconditioner(product: product, damping: lambda, tolerance: request.cgTolerance,
+                                                   maxIterations: request.cgIterations)
     }
 
     /// The two models of multi-stage scoring must share the backbone's shape and the tokenizer;

@@ -35,7 +35,12 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping: Damping = .absolute(1e-4)
     @Option(help: "Mean eigenvalue of relative damping (0.001x, auto): over each module (default) or each block.") var dampingScope: DampingScope = .module
-    @Option(help: "ekfac, kfac, or gdp (gradient dot product, no preconditioner).") var method: PreconditionerMethod = .ekfac
+    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), or cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow).")
+    var method: PreconditionerMethod = .ekfac
+    @Option(help: "--method cg: JSON Lines data whose Gauss-Newton matrix to invert (default: the fitting data recorded in --factors).")
+    var curvatureData: String?
+    @Option(parsing: .unconditional, help: "--method cg: relative residual each query's solve must reach.") var cgTolerance = 1e-5
+    @Option(parsing: .unconditional, help: "--method cg: iteration limit of each solve.") var cgIterations = 1000
     @Option(help: "Modules to score over: all, mlp or attention.") var modules: ModuleSelection = .all
     @Option(parsing: .unconditional, help: "Keep the K best documents per query (JSON Lines output).") var topK: Int?
     @Flag(help: "Add each module's contribution.") var perModule = false
@@ -55,6 +60,9 @@ struct Score: ParsableCommand {
 
     func validate() throws {
         try OptionCheck.positive(topK, "--top-k")
+        try OptionCheck.positive(cgIterations, "--cg-iterations", largest: 1_000_000)
+        if !(cgTolerance > 0 && cgTolerance < 1) { throw ValidationError("--cg-tolerance \(cgTolerance): expected a relative residual in (0, 1)") }
+        if curvatureData != nil && method != .cg { throw ValidationError("--curvature-data is for --method cg") }
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
         try OptionCheck.positive(queryRank, "--query-rank")
         try OptionCheck.inRange(seqLen, "--seq-len", 2)
@@ -88,11 +96,15 @@ struct Score: ParsableCommand {
         chatRequest.shard = shard ?? .whole
         chatRequest.maxMemory = maxMemory?.bytes
         chatRequest.threads = parallel.count
+        chatRequest.curvatureData = curvatureData
+        chatRequest.cgTolerance = cgTolerance
+        chatRequest.cgIterations = cgIterations
         var bar: ProgressBar?
         let results: (results: ScoreResults, shard: ScoreShard?)
         do {
             defer { bar?.finish() }
             let session = try ScoringSession(chatRequest)
+            for case let cg as ConjugateGradientPreconditioner in session.preconditioners { cg.log = warn }
             if let budget = maxMemory {
                 let plan = try session.memoryPlan(), groups = try plan.groups()
                 warn("scoring \(plan.moduleBytes.count) modules in \(groups.count) group\(groups.count == 1 ? "" : "s") within \(MemorySize.format(budget.bytes))"

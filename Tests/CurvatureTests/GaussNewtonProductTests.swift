@@ -79,4 +79,42 @@ import TestSupport
         #expect(abs(uGv - vGu) <= 1e-5 * max(abs(uGv), 1e-12), "\(uGv) vs \(vGu)")
         #expect(dot(v, product.apply(v)) > 0)
     }
+
+    /// CG solves (G + λI)x = b to its tolerance: x equals the dense Float64 solve with G formed
+    /// from every enumerated label; too few iterations is an error naming the residual reached.
+    @Test func conjugateGradientsSolveTheDampedSystem() throws {
+        let model = microModel()
+        let layouts = model.moduleLayouts(.mlp, attentionBlocks: .fused, includeBias: false)
+        let examples = randomExamples(count: 3, lengths: 3...6, vocabulary: 11, seed: 8)
+        let product = try GaussNewtonProduct(model: model, layouts: layouts, examples: examples, batchSize: 2)
+        // The dense G: its columns are G·e_i (from the enumerated labels).
+        let size = layouts.reduce(0) { $0 + $1.parameterCount }
+        func unit(_ i: Int) -> [[Float]] {
+            var offset = 0
+            return layouts.map { layout in
+                defer { offset += layout.parameterCount }
+                return (0..<layout.parameterCount).map { offset + $0 == i ? 1 : 0 }
+            }
+        }
+        let damping = 0.05
+        var dense = [[Double]](repeating: [Double](repeating: 0, count: size), count: size)
+        for i in 0..<size {
+            let column = Array(try Self.denseProduct(model, layouts, examples, unit(i)).joined())
+            for j in 0..<size { dense[j][i] = column[j] + (i == j ? damping : 0) }
+        }
+        var rng = RandomGenerator(seed: 12)
+        let b = (0..<size).map { _ in rng.nextNormal() }
+        let expected = solveSPD(dense, b)
+        let cg = try ConjugateGradientPreconditioner(product: product, damping: damping, tolerance: 1e-6)
+        let x = try cg.solve(b)
+        let error = frobeniusDistance(x, expected) / frobeniusNorm(expected)
+        // Measured: 1.4e-7 after 130 iterations.
+        #expect(error <= 1e-6, "relative error \(error) after \(cg.solves.last!.iterations) iterations")
+        #expect(cg.solves.last!.residual <= 1e-6)
+
+        let short = try ConjugateGradientPreconditioner(product: product, damping: damping, tolerance: 1e-6, maxIterations: 2)
+        #expect(performing: { _ = try short.solve(b) }, throws: { "\($0)".contains("cg did not converge within 2 iterations: relative residual") })
+        #expect(performing: { _ = try ConjugateGradientPreconditioner(product: product, damping: 0) },
+                throws: { "\($0)".contains("positive absolute damping") })
+    }
 }

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+/// `score --method cg`: conjugate gradients with the exact Gauss–Newton products of
+/// `--curvature-data`, no factors. With a damping far above G's scale, (G + λI)⁻¹ ≈ I/λ, so
+/// λ times its scores is the gradient dot product (to about ‖G‖/λ); bad options fail in one line.
+@Suite struct ConjugateGradientScoreTests {
+    typealias CLI = CommandLineTests
+
+    static func score(_ extra: [String], out: String) throws -> CLI.Result {
+        try CLI.run(["score", "--model", CLI.example, "--queries", "\(CLI.data)/queries.jsonl", "--train", "\(CLI.data)/train.jsonl",
+                     "--out", out] + extra)
+    }
+
+    static func matrix(_ path: String) throws -> [[Double]] {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        return (object["scores"] as! [[NSNumber]]).map { $0.map(\.doubleValue) }
+    }
+
+    @Test func largeDampingGivesTheGradientDotProductOverLambda() throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cg = directory.appendingPathComponent("cg.json").path, gdp = directory.appendingPathComponent("gdp.json").path
+        let solved = try Self.score(["--method", "cg", "--curvature-data", "\(CLI.data)/train.jsonl", "--damping", "100000"], out: cg)
+        #expect(solved.status == 0, "\(solved.standardError)")
+        #expect(solved.standardError.contains("cg: query 2 solved in"), "\(solved.standardError)")
+        #expect(try Self.score(["--method", "gdp"], out: gdp).status == 0)
+        let a = try Self.matrix(cg), b = try Self.matrix(gdp)
+        #expect(a.count == 2 && a.allSatisfy { $0.count == 8 })
+        let scale = b.joined().map(abs).max()!
+        let worst = zip(a.joined(), b.joined()).map { abs(1e5 * $0 - $1) }.max()!
+        // Measured: 1.1e-3 of the largest score.
+        #expect(worst <= 1e-2 * scale, "λ·cg vs gdp: \(worst) of \(scale)")
+    }
+
+    @Test func badOptionsAreRefused() throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("s.json").path
+        let base = ["score", "--model", CLI.example, "--queries", "\(CLI.data)/queries.jsonl", "--train", "\(CLI.data)/train.jsonl",
+                    "--method", "cg", "--out", out]
+        let data = ["--curvature-data", "\(CLI.data)/train.jsonl"]
+        try CLI().expectFailure(base + data + ["--damping", "0.1x"], ["--method cg needs an absolute --damping"])
+        try CLI().expectFailure(base + ["--damping", "0.1"], ["--method cg needs --curvature-data"])
+        try CLI().expectFailure(base + data + ["--damping", "0.001", "--cg-iterations", "1"],
+                                ["cg did not converge within 1 iterations: relative residual"])
+        try CLI().expectFailure(base + data + ["--cg-tolerance", "2"], ["--cg-tolerance 2.0: expected a relative residual in (0, 1)"])
+        try CLI().expectFailure(["score", "--model", CLI.example, "--queries", "\(CLI.data)/queries.jsonl", "--train", "\(CLI.data)/train.jsonl",
+                                 "--method", "gdp"] + data, ["--curvature-data is for --method cg"])
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
