@@ -38,25 +38,11 @@ public final class ConjugateGradientPreconditioner: Preconditioner {
     }
 
     public func apply(toAll gradients: [UnsafeMutablePointer<Float>]) throws {
-        let sizes = layouts.map(\.parameterCount)
-        let b = zip(gradients, sizes).flatMap { pointer, count in (0..<count).map { Double(pointer[$0]) } }
-        let x = try solve(b)
-        var offset = 0
-        for (pointer, count) in zip(gradients, sizes) {
-            for i in 0..<count { pointer[i] = Float(x[offset + i]) }
-            offset += count
-        }
+        product.scatter(try solve(product.flatten(gradients)), into: gradients)
     }
 
     /// (G + λI)·v for a flat vector (the modules' matrices one after the other).
-    public func multiply(_ v: [Double]) -> [Double] {
-        var parts: [[Float]] = [], offset = 0
-        for layout in layouts {
-            parts.append(v[offset..<(offset + layout.parameterCount)].map { Float($0) })
-            offset += layout.parameterCount
-        }
-        return Array(product.apply(parts, damping: damping).joined())
-    }
+    public func multiply(_ v: [Double]) -> [Double] { product.multiply(v, damping: damping) }
 
     /// x with (G + λI)x = b to the relative residual `tolerance`.
     public func solve(_ b: [Double]) throws -> [Double] {
@@ -101,11 +87,4 @@ public final class ConjugateGradientPreconditioner: Preconditioner {
         return x
     }
 
-    private func dot(_ a: [Double], _ b: [Double]) -> Double {
-        var total = 0.0
-        for i in a.indices { total += a[i] * b[i] }
-        return total
-    }
-
-    private func norm(_ a: [Double]) -> Double { dot(a, a).squareRoot() }
 }

@@ -37,17 +37,32 @@ public final class GaussNewtonProduct {
         sequenceCount = batches.reduce(0) { $0 + model.countedSequences($1.batch, targets: $1.targets).count }
     }
 
+    /// Batches of `batchSize` sequences the data are cut into (`apply(_:damping:batch:)`).
+    public var batchCount: Int { batches.count }
+
     /// (G + damping·I)·v, for v given per layout as a row-major [outputSize × inputSize] matrix
     /// (the bias as the last column when the layout includes it); the result in the same shape.
     public func apply(_ v: [[Float]], damping: Double = 0) -> [[Double]] {
+        product(v, damping: damping, batches: batches.indices)
+    }
+
+    /// The same product with G estimated from batch `b` alone (its own mean over sequences):
+    /// the stochastic products of LiSSA.
+    public func apply(_ v: [[Float]], damping: Double = 0, batch b: Int) -> [[Double]] {
+        product(v, damping: damping, batches: b..<(b + 1))
+    }
+
+    private func product(_ v: [[Float]], damping: Double, batches selected: Range<Int>) -> [[Double]] {
         precondition(v.count == layouts.count && zip(v, layouts).allSatisfy { $0.count == $1.parameterCount })
         let h = model.hyperparameters, W = h.outputWidth
         let result = ProductCollector(layouts: layouts)
+        var sequences = 0
         v.withPointers { pointers in
             let direction = WeightDirection(Dictionary(uniqueKeysWithValues: zip(layouts, pointers).map { layout, values in
                 (layout.moduleIndex, WeightDirection.Matrix(values: values, includesBias: layout.includesBias))
             }))
-            for (batch, targets) in batches {
+            for (batch, targets) in batches[selected] {
+                sequences += model.countedSequences(batch, targets: targets).count
                 model.forward(batch, activations)
                 model.tangent(batch, activations, direction: direction, tangents: tangents)
                 let rows = h.classifierLabels == nil ? batch.tokenCount : batch.sequenceCount
@@ -62,7 +77,7 @@ public final class GaussNewtonProduct {
                 model.backward(batch, activations, observer: result)
             }
         }
-        let scale = 1 / Double(max(sequenceCount, 1))
+        let scale = 1 / Double(max(sequences, 1))
         return zip(result.sums, v).map { sum, v in zip(sum, v).map { $0 * scale + damping * Double($1) } }
     }
 
@@ -120,3 +135,43 @@ extension Array where Element == [Float] {
         return try step(0, [])
     }
 }
+
+extension GaussNewtonProduct {
+    /// Parameters over every layout: the length of a flat vector (the modules' matrices one
+    /// after the other, as `flatten` writes them).
+    public var parameterCount: Int { layouts.reduce(0) { $0 + $1.parameterCount } }
+
+    /// (G + damping·I)·v for a flat vector, over all the data or over batch `batch` alone.
+    public func multiply(_ v: [Double], damping: Double = 0, batch: Int? = nil) -> [Double] {
+        var parts: [[Float]] = [], offset = 0
+        for layout in layouts {
+            parts.append(v[offset..<(offset + layout.parameterCount)].map { Float($0) })
+            offset += layout.parameterCount
+        }
+        let result = batch.map { apply(parts, damping: damping, batch: $0) } ?? apply(parts, damping: damping)
+        return Array(result.joined())
+    }
+
+    /// One query's module gradients as a flat Float64 vector.
+    func flatten(_ gradients: [UnsafeMutablePointer<Float>]) -> [Double] {
+        zip(gradients, layouts).flatMap { pointer, layout in (0..<layout.parameterCount).map { Double(pointer[$0]) } }
+    }
+
+    /// Writes a flat vector back over the module gradients.
+    func scatter(_ x: [Double], into gradients: [UnsafeMutablePointer<Float>]) {
+        var offset = 0
+        for (pointer, layout) in zip(gradients, layouts) {
+            for i in 0..<layout.parameterCount { pointer[i] = Float(x[offset + i]) }
+            offset += layout.parameterCount
+        }
+    }
+}
+
+/// Dot product and norm of flat Float64 vectors (the iterative solvers' arithmetic).
+func dot(_ a: [Double], _ b: [Double]) -> Double {
+    var total = 0.0
+    for i in a.indices { total += a[i] * b[i] }
+    return total
+}
+
+func norm(_ a: [Double]) -> Double { dot(a, a).squareRoot() }

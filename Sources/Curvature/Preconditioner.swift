@@ -31,6 +31,13 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     /// Conjugate gradients with the exact Gauss–Newton products of a data set
     /// (`ConjugateGradientPreconditioner`): no factors, the ground truth.
     case cg
+    /// LiSSA's stochastic Neumann series on the same products (`LiSSAPreconditioner`).
+    case lissa
+    /// The top eigenpairs of G from the Arnoldi process (`ArnoldiPreconditioner`).
+    case arnoldi
+
+    /// Whether the method is built from curvature data and exact Gauss–Newton products.
+    public var usesCurvatureData: Bool { self == .cg || self == .lissa || self == .arnoldi }
 
     /// Whether the method reads fitted factors (GDP and CG need none).
     public var needsFactors: Bool { self == .ekfac || self == .kfac }
@@ -41,7 +48,7 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
         case .ekfac: EKFACPreconditioner(factors: factors, damping: damping, scope: scope)
         case .kfac: KFACPreconditioner(factors: factors, damping: damping, scope: scope)
         case .gdp: IdentityPreconditioner(layouts: factors.layouts)
-        case .cg: preconditionFailure("cg is built from curvature data (ConjugateGradientPreconditioner), not from factors")
+        case .cg, .lissa, .arnoldi: preconditionFailure("\(rawValue) is built from curvature data (GaussNewtonProduct), not from factors")
         }
     }
 }

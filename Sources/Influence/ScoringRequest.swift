@@ -65,6 +65,17 @@ public struct ScoringRequest: Sendable {
     /// `--method cg`: the relative residual each solve reaches, and its iteration limit.
     public var cgTolerance = 1e-5
     public var cgIterations = 1000
+    /// `--method lissa`: steps per estimate, the scale above G's largest eigenvalue, and estimates averaged.
+    public var lissaDepth = 1000
+    public var lissaScale = 10.0
+    public var lissaRepeats = 1
+    /// `--method arnoldi`: Arnoldi iterations and the eigenpairs kept.
+    public var arnoldiIterations = 200
+    public var arnoldiRank = 50
+    /// The random start of Arnoldi and the batch order of LiSSA.
+    public var estimatorSeed: UInt64 = 0
+    /// One-line progress of long one-time work (Arnoldi's iterations).
+    public var log: @Sendable (String) -> Void = { _ in }
 
     public init(stages: Stages, queries: String, train: String, damping: Damping = .absolute(1e-4), dampingScope: DampingScope = .module,
                 method: PreconditionerMethod = .ekfac, modules: ModuleSelection = .all, topK: Int? = nil, perModule: Bool = false,

@@ -76,8 +76,8 @@ public final class ScoringSession {
                                        topK: request.topK, keepsModules: request.perModule)
         let documents = Array(trainRecords.examples[part])
         let groups = try memoryPlan(queries: queryRecords.examples, documents: documents).groups()
-        if groups.count > 1 && request.method == .cg {
-            throw InputError("--method cg solves all modules at once: --max-memory \(MemorySize.format(request.maxMemory ?? 0)) would score them in \(groups.count) groups; give more memory")
+        if groups.count > 1 && request.method.usesCurvatureData {
+            throw InputError("--method \(request.method.rawValue) preconditions all modules at once: --max-memory \(MemorySize.format(request.maxMemory ?? 0)) would score them in \(groups.count) groups; give more memory")
         }
         func scorer(_ group: Range<Int>) throws -> InfluenceScorer {
             try InfluenceScorer(model: queryModel.model, layouts: Array(layouts[group]), queries: queryRecords.examples,
@@ -207,6 +207,7 @@ public final class ScoringSession {
         parts += ["queries=\(FileDigest.fingerprint(ofPath: request.queries))", "train=\(FileDigest.fingerprint(ofPath: request.train))",
                   "damping=\(request.damping)", "scope=\(request.dampingScope)", "method=\(request.method.rawValue)",
                   "curvature=\(request.curvatureData.map { FileDigest.fingerprint(ofPath: $0) } ?? "factors") \(request.cgTolerance) \(request.cgIterations)",
+                  "estimators=\(request.lissaDepth) \(request.lissaScale) \(request.lissaRepeats) \(request.arnoldiIterations) \(request.arnoldiRank) \(request.estimatorSeed)",
                   "modules=\(request.modules)", "topK=\(String(describing: request.topK))", "perModule=\(request.perModule)",
                   "queryRank=\(String(describing: request.queryRank))", "batch=\(request.batchSize)",
                   "seqLen=\(String(describing: request.maxSequenceLength))", "chat=\(request.chat)", "shards=\(request.shard.count)"]
@@ -220,7 +221,9 @@ public final class ScoringSession {
     static func preconditioner(of stage: ScoringStage, model: LoadedModel, role: String, request: ScoringRequest,
                                otherFingerprint: String? = nil) throws -> Preconditioner {
         let directory = stage.factors.map { URL(fileURLWithPath: $0) }
-        if request.method == .cg { return try conjugateGradients(stage: stage, directory: directory, model: model, request: request) }
+        if request.method.usesCurvatureData {
+            return try curvatureDataPreconditioner(stage: stage, directory: directory, model: model, request: request)
+        }
         guard request.method.needsFactors else {
             let attentionBlocks = try directory.map { try FactorStore.readManifest($0).options.attentionBlocks } ?? .fused
             return IdentityPreconditioner(layouts: model.model.moduleLayouts(request.modules,
@@ -234,19 +237,21 @@ public final class ScoringSession {
                                        otherFingerprint: otherFingerprint).preconditioner
     }
 
-    /// CG over the stage's curvature data: `--curvature-data`, else the fitting data its factors
-    /// record. Needs an absolute damping (there are no eigenvalues to take a multiple of).
-    static func conjugateGradients(stage: ScoringStage, directory: URL?, model: LoadedModel, request: ScoringRequest) throws -> Preconditioner {
+    /// CG, LiSSA or Arnoldi over the stage's curvature data: `--curvature-data`, else the
+    /// fitting data its factors record. Needs an absolute damping (there are no eigenvalues to
+    /// take a multiple of).
+    static func curvatureDataPreconditioner(stage: ScoringStage, directory: URL?, model: LoadedModel, request: ScoringRequest) throws -> Preconditioner {
+        let method = request.method.rawValue
         guard case .single = request.stages else {
-            throw InputError("--method cg scores single-stage only (give --model, not --pretrained/--finetuned)")
+            throw InputError("--method \(method) scores single-stage only (give --model, not --pretrained/--finetuned)")
         }
         let damping = stage.damping ?? request.damping
         guard let lambda = damping.absoluteValue else {
-            throw InputError("--method cg needs an absolute --damping (such as 0.01), not \(damping): a multiple of the mean eigenvalue needs factors")
+            throw InputError("--method \(method) needs an absolute --damping (such as 0.01), not \(damping): a multiple of the mean eigenvalue needs factors")
         }
         let manifest = try directory.map { try FactorStore.readManifest($0) }
         guard let data = request.curvatureData ?? manifest?.options.data else {
-            throw InputError("--method cg needs --curvature-data FILE.jsonl (the data whose Gauss–Newton matrix to invert), or --factors whose fit names its data")
+            throw InputError("--method \(method) needs --curvature-data FILE.jsonl (the data whose Gauss–Newton matrix to invert), or --factors whose fit names its data")
         }
         let records = try model.tokenize(file: data, maxLength: request.maxSequenceLength ?? manifest?.options.sequenceLength ?? model.context,
                                          requireIds: false)
@@ -254,8 +259,17 @@ public final class ScoringSession {
         if examples.isEmpty { throw InputError("\(data): no sequences for the curvature") }
         let layouts = model.model.moduleLayouts(request.modules, attentionBlocks: manifest?.options.attentionBlocks ?? .fused, includeBias: false)
         let product = try GaussNewtonProduct(model: model.model, layouts: layouts, examples: examples, batchSize: request.batchSize)
-        return try ConjugateGradientPreconditioner(product: product, damping: lambda, tolerance: request.cgTolerance,
-                                                   maxIterations: request.cgIterations)
+        switch request.method {
+        case .lissa:
+            return try LiSSAPreconditioner(product: product, damping: lambda, depth: request.lissaDepth, scale: request.lissaScale,
+                                           repeats: request.lissaRepeats, seed: request.estimatorSeed)
+        case .arnoldi:
+            return try ArnoldiPreconditioner(product: product, damping: lambda, iterations: request.arnoldiIterations,
+                                             rank: request.arnoldiRank, seed: request.estimatorSeed, log: request.log)
+        default:
+            return try ConjugateGradientPreconditioner(product: product, damping: lambda, tolerance: request.cgTolerance,
+                                                       maxIterations: request.cgIterations)
+        }
     }
 
     /// The two models of multi-stage scoring must share the backbone's shape and the tokenizer;

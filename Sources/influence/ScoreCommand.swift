@@ -35,10 +35,16 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping: Damping = .absolute(1e-4)
     @Option(help: "Mean eigenvalue of relative damping (0.001x, auto): over each module (default) or each block.") var dampingScope: DampingScope = .module
-    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), or cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow).")
+    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow), lissa or arnoldi (on the same matrix).")
     var method: PreconditionerMethod = .ekfac
-    @Option(help: "--method cg: JSON Lines data whose Gauss-Newton matrix to invert (default: the fitting data recorded in --factors).")
+    @Option(help: "--method cg, lissa, arnoldi: JSON Lines data whose Gauss-Newton matrix to invert (default: the fitting data recorded in --factors).")
     var curvatureData: String?
+    @Option(parsing: .unconditional, help: "--method lissa: steps of each estimate.") var lissaDepth = 1000
+    @Option(parsing: .unconditional, help: "--method lissa: scale, above the largest eigenvalue of G + λI.") var lissaScale = 10.0
+    @Option(parsing: .unconditional, help: "--method lissa: estimates averaged.") var lissaRepeats = 1
+    @Option(parsing: .unconditional, help: "--method arnoldi: Arnoldi iterations.") var arnoldiIterations = 200
+    @Option(parsing: .unconditional, help: "--method arnoldi: top eigenpairs kept.") var arnoldiRank = 50
+    @Option(parsing: .unconditional, help: "--method lissa, arnoldi: seed of the batch order and of the random start.") var estimatorSeed: UInt64 = 0
     @Option(parsing: .unconditional, help: "--method cg: relative residual each query's solve must reach.") var cgTolerance = 1e-5
     @Option(parsing: .unconditional, help: "--method cg: iteration limit of each solve.") var cgIterations = 1000
     @Option(help: "Modules to score over: all, mlp or attention.") var modules: ModuleSelection = .all
@@ -62,7 +68,12 @@ struct Score: ParsableCommand {
         try OptionCheck.positive(topK, "--top-k")
         try OptionCheck.positive(cgIterations, "--cg-iterations", largest: 1_000_000)
         if !(cgTolerance > 0 && cgTolerance < 1) { throw ValidationError("--cg-tolerance \(cgTolerance): expected a relative residual in (0, 1)") }
-        if curvatureData != nil && method != .cg { throw ValidationError("--curvature-data is for --method cg") }
+        if curvatureData != nil && !method.usesCurvatureData { throw ValidationError("--curvature-data is for --method cg, lissa or arnoldi") }
+        try OptionCheck.positive(lissaDepth, "--lissa-depth", largest: 10_000_000)
+        try OptionCheck.positive(lissaRepeats, "--lissa-repeats", largest: 10_000)
+        try OptionCheck.positive(arnoldiIterations, "--arnoldi-iterations", largest: 100_000)
+        try OptionCheck.positive(arnoldiRank, "--arnoldi-rank", largest: 100_000)
+        if !(lissaScale > 0 && lissaScale.isFinite) { throw ValidationError("--lissa-scale \(lissaScale): expected a positive number") }
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
         try OptionCheck.positive(queryRank, "--query-rank")
         try OptionCheck.inRange(seqLen, "--seq-len", 2)
@@ -99,12 +110,16 @@ struct Score: ParsableCommand {
         chatRequest.curvatureData = curvatureData
         chatRequest.cgTolerance = cgTolerance
         chatRequest.cgIterations = cgIterations
+        (chatRequest.lissaDepth, chatRequest.lissaScale, chatRequest.lissaRepeats) = (lissaDepth, lissaScale, lissaRepeats)
+        (chatRequest.arnoldiIterations, chatRequest.arnoldiRank, chatRequest.estimatorSeed) = (arnoldiIterations, arnoldiRank, estimatorSeed)
+        chatRequest.log = { warn($0) }
         var bar: ProgressBar?
         let results: (results: ScoreResults, shard: ScoreShard?)
         do {
             defer { bar?.finish() }
             let session = try ScoringSession(chatRequest)
             for case let cg as ConjugateGradientPreconditioner in session.preconditioners { cg.log = warn }
+            for case let lissa as LiSSAPreconditioner in session.preconditioners { lissa.log = warn }
             if let budget = maxMemory {
                 let plan = try session.memoryPlan(), groups = try plan.groups()
                 warn("scoring \(plan.moduleBytes.count) modules in \(groups.count) group\(groups.count == 1 ? "" : "s") within \(MemorySize.format(budget.bytes))"

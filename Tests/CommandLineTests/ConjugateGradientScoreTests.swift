@@ -1,9 +1,10 @@
 import Foundation
 import Testing
 
-/// `score --method cg`: conjugate gradients with the exact Gauss–Newton products of
+/// `score --method cg|lissa|arnoldi`: estimators on the exact Gauss–Newton products of
 /// `--curvature-data`, no factors. With a damping far above G's scale, (G + λI)⁻¹ ≈ I/λ, so
-/// λ times its scores is the gradient dot product (to about ‖G‖/λ); bad options fail in one line.
+/// λ times CG's or LiSSA's scores is the gradient dot product (to about ‖G‖/λ); bad options
+/// fail in one line.
 @Suite struct ConjugateGradientScoreTests {
     typealias CLI = CommandLineTests
 
@@ -33,6 +34,32 @@ import Testing
         #expect(worst <= 1e-2 * scale, "λ·cg vs gdp: \(worst) of \(scale)")
     }
 
+    @Test func lissaWithLargeDampingGivesTheGradientDotProductOverLambda() throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let lissa = directory.appendingPathComponent("lissa.json").path, gdp = directory.appendingPathComponent("gdp.json").path
+        let run = try Self.score(["--method", "lissa", "--curvature-data", "\(CLI.data)/train.jsonl", "--damping", "100000",
+                                  "--lissa-scale", "200000", "--lissa-depth", "60"], out: lissa)
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(try Self.score(["--method", "gdp"], out: gdp).status == 0)
+        let a = try Self.matrix(lissa), b = try Self.matrix(gdp)
+        let scale = b.joined().map(abs).max()!
+        let worst = zip(a.joined(), b.joined()).map { abs(1e5 * $0 - $1) }.max()!
+        // Measured: 1.1e-3 of the largest score.
+        #expect(worst <= 1e-2 * scale, "λ·lissa vs gdp: \(worst) of \(scale)")
+    }
+
+    @Test func arnoldiKeepsItsTopEigenpairs() throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("arnoldi.json").path
+        let run = try Self.score(["--method", "arnoldi", "--curvature-data", "\(CLI.data)/train.jsonl", "--damping", "0.1",
+                                  "--arnoldi-iterations", "30", "--arnoldi-rank", "10"], out: out)
+        #expect(run.status == 0, "\(run.standardError)")
+        #expect(run.standardError.contains("arnoldi: 30 iterations, kept 10 eigenvalues from"), "\(run.standardError)")
+        #expect(try Self.matrix(out).joined().allSatisfy(\.isFinite))
+    }
+
     @Test func badOptionsAreRefused() throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -47,6 +74,10 @@ import Testing
         try CLI().expectFailure(base + data + ["--cg-tolerance", "2"], ["--cg-tolerance 2.0: expected a relative residual in (0, 1)"])
         try CLI().expectFailure(["score", "--model", CLI.example, "--queries", "\(CLI.data)/queries.jsonl", "--train", "\(CLI.data)/train.jsonl",
                                  "--method", "gdp"] + data, ["--curvature-data is for --method cg"])
+        try CLI().expectFailure(base.map { $0 == "cg" ? "lissa" : $0 } + data + ["--damping", "0.1", "--lissa-scale", "20"],
+                                ["lissa diverged at step", "--lissa-scale 20"])
+        try CLI().expectFailure(base.map { $0 == "cg" ? "arnoldi" : $0 } + data + ["--damping", "0.1", "--arnoldi-iterations", "5", "--arnoldi-rank", "6"],
+                                ["--arnoldi-rank 6 must be positive and at most --arnoldi-iterations 5"])
         #expect(!FileManager.default.fileExists(atPath: out))
     }
 }

@@ -39,6 +39,24 @@ import TestSupport
         return result.map { $0.map { $0 / Double(examples.count) } }
     }
 
+    /// The dense G (Float64, from the enumerated labels): its columns are G·eᵢ.
+    static func denseMatrix(_ model: DecoderModel, _ layouts: [ModuleLayout], _ examples: [TokenizedExample]) throws -> [[Double]] {
+        let size = layouts.reduce(0) { $0 + $1.parameterCount }
+        func unit(_ i: Int) -> [[Float]] {
+            var offset = 0
+            return layouts.map { layout in
+                defer { offset += layout.parameterCount }
+                return (0..<layout.parameterCount).map { offset + $0 == i ? 1 : 0 }
+            }
+        }
+        var dense = [[Double]](repeating: [Double](repeating: 0, count: size), count: size)
+        for i in 0..<size {
+            let column = Array(try denseProduct(model, layouts, examples, unit(i)).joined())
+            for j in 0..<size { dense[j][i] = column[j] }
+        }
+        return dense
+    }
+
     static func randomDirection(_ layouts: [ModuleLayout], seed: UInt64) -> [[Float]] {
         var rng = RandomGenerator(seed: seed)
         return layouts.map { (0..<$0.parameterCount).map { _ in Float(rng.nextNormal()) } }
@@ -87,21 +105,10 @@ import TestSupport
         let layouts = model.moduleLayouts(.mlp, attentionBlocks: .fused, includeBias: false)
         let examples = randomExamples(count: 3, lengths: 3...6, vocabulary: 11, seed: 8)
         let product = try GaussNewtonProduct(model: model, layouts: layouts, examples: examples, batchSize: 2)
-        // The dense G: its columns are G·e_i (from the enumerated labels).
-        let size = layouts.reduce(0) { $0 + $1.parameterCount }
-        func unit(_ i: Int) -> [[Float]] {
-            var offset = 0
-            return layouts.map { layout in
-                defer { offset += layout.parameterCount }
-                return (0..<layout.parameterCount).map { offset + $0 == i ? 1 : 0 }
-            }
-        }
         let damping = 0.05
-        var dense = [[Double]](repeating: [Double](repeating: 0, count: size), count: size)
-        for i in 0..<size {
-            let column = Array(try Self.denseProduct(model, layouts, examples, unit(i)).joined())
-            for j in 0..<size { dense[j][i] = column[j] + (i == j ? damping : 0) }
-        }
+        var dense = try Self.denseMatrix(model, layouts, examples)
+        let size = dense.count
+        for i in 0..<size { dense[i][i] += damping }
         var rng = RandomGenerator(seed: 12)
         let b = (0..<size).map { _ in rng.nextNormal() }
         let expected = solveSPD(dense, b)
@@ -116,5 +123,77 @@ import TestSupport
         #expect(performing: { _ = try short.solve(b) }, throws: { "\($0)".contains("cg did not converge within 2 iterations: relative residual") })
         #expect(performing: { _ = try ConjugateGradientPreconditioner(product: product, damping: 0) },
                 throws: { "\($0)".contains("positive absolute damping") })
+    }
+
+    /// LiSSA with one batch (the exact G at every step), a scale above G's largest eigenvalue
+    /// and enough depth converges to the dense solve; too small a scale diverges, an error.
+    @Test func lissaConvergesToTheDampedSolve() throws {
+        let model = microModel()
+        let layouts = model.moduleLayouts(.mlp, attentionBlocks: .fused, includeBias: false)
+        let examples = randomExamples(count: 3, lengths: 3...6, vocabulary: 11, seed: 8)
+        let product = try GaussNewtonProduct(model: model, layouts: layouts, examples: examples, batchSize: 3)
+        let damping = 0.5
+        var dense = try Self.denseMatrix(model, layouts, examples)
+        for i in dense.indices { dense[i][i] += damping }
+        let largest = SymmetricEigenvaluesForTest.largest(dense)
+        var rng = RandomGenerator(seed: 4)
+        let b = (0..<dense.count).map { _ in rng.nextNormal() }
+        let expected = solveSPD(dense, b)
+        // The error shrinks as (1 − (λ_min + λ)/scale)^depth, λ_min + λ ≥ 0.5: enough depth for 1e-7.
+        let scale = 1.2 * largest
+        let depth = Int((Foundation.log(1e-7) / Foundation.log(1 - damping / scale)).rounded(.up))
+        let lissa = try LiSSAPreconditioner(product: product, damping: damping, depth: depth, scale: scale)
+        let x = try lissa.solve(b)
+        let error = frobeniusDistance(x, expected) / frobeniusNorm(expected)
+        #expect(error <= 1e-5, "relative error \(error) after \(depth) steps")
+        let diverging = try LiSSAPreconditioner(product: product, damping: damping, depth: depth, scale: 0.2 * largest)
+        #expect(performing: { _ = try diverging.solve(b) }, throws: { "\($0)".contains("lissa diverged at step") })
+    }
+
+    /// Arnoldi run until the Krylov space is exhausted finds every nonzero eigenpair of G; its
+    /// preconditioned query equals the dense spectral formula over them, and its top
+    /// eigenvalues are the dense ones.
+    @Test func arnoldiFindsTheTopEigenpairs() throws {
+        let model = microModel()
+        let layouts = model.moduleLayouts(.mlp, attentionBlocks: .fused, includeBias: false)
+        let examples = randomExamples(count: 3, lengths: 3...6, vocabulary: 11, seed: 8)
+        let product = try GaussNewtonProduct(model: model, layouts: layouts, examples: examples, batchSize: 3)
+        let dense = try Self.denseMatrix(model, layouts, examples)
+        let n = dense.count
+        let eigen = try SymmetricEigendecomposition(Matrix<Double>(rows: n, cols: n) { dense[$0][$1] })
+        let top = Array(eigen.eigenvalues.reversed())
+        let arnoldi = try ArnoldiPreconditioner(product: product, damping: 0.1, iterations: n, rank: 10, seed: 2)
+        for k in 0..<10 {
+            #expect(abs(arnoldi.eigenvalues[k] - top[k]) <= 1e-5 * top[0], "eigenvalue \(k): \(arnoldi.eigenvalues[k]) vs \(top[k])")
+        }
+        // The preconditioned query over the kept span, against the dense formula over the same 10 pairs.
+        var rng = RandomGenerator(seed: 6)
+        let q = (0..<n).map { _ in Float(rng.nextNormal()) }
+        var expected = [Double](repeating: 0, count: n)
+        for k in 0..<10 {
+            let column = n - 1 - k
+            let u = (0..<n).map { eigen.eigenvectors[$0, column] }
+            let c = zip(u, q).reduce(0.0) { $0 + $1.0 * Double($1.1) } / (top[k] + 0.1)
+            for i in 0..<n { expected[i] += c * u[i] }
+        }
+        var copy = q
+        try copy.withUnsafeMutableBufferPointer { buffer in
+            var offset = 0
+            let pointers = layouts.map { layout -> UnsafeMutablePointer<Float> in
+                defer { offset += layout.parameterCount }
+                return buffer.baseAddress! + offset
+            }
+            try arnoldi.apply(toAll: pointers)
+        }
+        let error = frobeniusDistance(copy.map(Double.init), expected) / frobeniusNorm(expected)
+        #expect(error <= 1e-4, "relative error \(error)")
+    }
+}
+
+/// The largest eigenvalue of a dense symmetric matrix.
+enum SymmetricEigenvaluesForTest {
+    static func largest(_ m: [[Double]]) -> Double {
+        let n = m.count
+        return (try? SymmetricEigendecomposition(Matrix<Double>(rows: n, cols: n) { m[$0][$1] }))?.eigenvalues.last ?? .nan
     }
 }
