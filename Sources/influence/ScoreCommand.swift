@@ -21,7 +21,7 @@ struct Score: ParsableCommand {
             """)
 
     @Option(help: "The model: a Hugging Face directory or a .gguf file (single-stage influence).") var model: String?
-    @Option(help: "Factors directory from `influence fit` (not needed with --method gdp).") var factors: String?
+    @Option(help: "Factors directory from `influence fit` (not needed with --method gdp, cg, lissa or arnoldi).") var factors: String?
     @Option(help: "Multi-stage: the pre-trained model, which gives the training documents' gradients.") var pretrained: String?
     @Option(help: "Multi-stage: factors fitted with the pre-trained model on pre-training data.") var pretrainedFactors: String?
     @Option(help: "Multi-stage: the fine-tuned model, which gives the queries' gradients.") var finetuned: String?
