@@ -16,7 +16,7 @@ struct InfluenceTool: ParsableCommand {
         commandName: "influence",
         abstract: "Which training documents made a language model say this? Influence functions with EK-FAC.",
         version: ToolVersion.current,
-        subcommands: [Inspect.self, Eval.self, Generate.self, Train.self, TokenizerCommand.self, Plan.self, Fit.self, MergeFactors.self, Score.self, MergeScores.self, Distance.self, Index.self, Trace.self, Demo.self, Bench.self]
+        subcommands: [Inspect.self, Eval.self, Generate.self, Train.self, TokenizerCommand.self, Plan.self, Fit.self, MergeFactors.self, Score.self, MergeScores.self, Validate.self, Distance.self, Index.self, Trace.self, Demo.self, Bench.self]
     )
 }
 
