@@ -10,18 +10,7 @@ import TestSupport
 /// densely in Float64 over every tracked weight of a micro model (896 parameters):
 /// G = (1/N) Σₙ Σₜ Σ_y p(y | x≤t) ∇ℓₙₜ(y) ∇ℓₙₜ(y)ᵀ, every label enumerated, no sampling.
 @Suite struct ExactInfluenceTests {
-    static func spearman(_ a: [Double], _ b: [Double]) -> Double {
-        func ranks(_ x: [Double]) -> [Double] {
-            var r = [Double](repeating: 0, count: x.count)
-            for (rank, i) in x.indices.sorted(by: { x[$0] < x[$1] }).enumerated() { r[i] = Double(rank) }
-            return r
-        }
-        let ra = ranks(a), rb = ranks(b)
-        let n = Double(a.count), ma = ra.reduce(0, +) / n, mb = rb.reduce(0, +) / n
-        var cov = 0.0, va = 0.0, vb = 0.0
-        for i in a.indices { cov += (ra[i] - ma) * (rb[i] - mb); va += (ra[i] - ma) * (ra[i] - ma); vb += (rb[i] - mb) * (rb[i] - mb) }
-        return cov / (va * vb).squareRoot()
-    }
+    static func spearman(_ a: [Double], _ b: [Double]) -> Double { Correlation.spearman(a, b) }
 
     @Test func ekfacRanksDocumentsLikeTheExactGaussNewton() throws {
         let model = microModel()
