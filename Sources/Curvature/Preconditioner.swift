@@ -35,6 +35,9 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     case lissa
     /// The top eigenpairs of G from the Arnoldi process (`ArnoldiPreconditioner`).
     case arnoldi
+    /// Not an influence: linear CKA between the query's and the document's gradients per
+    /// module (`GradientCKA`), the paper's similarity baseline.
+    case cka
 
     /// Whether the method is built from curvature data and exact Gauss–Newton products.
     public var usesCurvatureData: Bool { self == .cg || self == .lissa || self == .arnoldi }
@@ -47,7 +50,7 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
         switch self {
         case .ekfac: EKFACPreconditioner(factors: factors, damping: damping, scope: scope)
         case .kfac: KFACPreconditioner(factors: factors, damping: damping, scope: scope)
-        case .gdp: IdentityPreconditioner(layouts: factors.layouts)
+        case .gdp, .cka: IdentityPreconditioner(layouts: factors.layouts)
         case .cg, .lissa, .arnoldi: preconditionFailure("\(rawValue) is built from curvature data (GaussNewtonProduct), not from factors")
         }
     }

@@ -75,6 +75,13 @@ public final class ScoringSession {
         var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: Array(trainRecords.ids[part]), moduleCount: layouts.count,
                                        topK: request.topK, keepsModules: request.perModule)
         let documents = Array(trainRecords.examples[part])
+        if request.method == .cka {
+            try scoreCKA(queries: queryRecords.examples, documents: documents, into: &collector, progress: progress)
+            let shard = request.shard.isWhole ? nil
+                : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
+                             totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
+            return (ScoreResults(collector, layouts: layouts), shard)
+        }
         let groups = try memoryPlan(queries: queryRecords.examples, documents: documents).groups()
         if groups.count > 1 && request.method.usesCurvatureData {
             throw InputError("--method \(request.method.rawValue) preconditions all modules at once: --max-memory \(MemorySize.format(request.maxMemory ?? 0)) would score them in \(groups.count) groups; give more memory")
@@ -127,6 +134,32 @@ public final class ScoringSession {
             : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
                          totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
         return (ScoreResults(collector, layouts: layouts), shard)
+    }
+
+    /// `--method cka`: each query's normalised gradient Grams per module, then each batch of
+    /// documents' gradients, their Grams, and the mean over modules of the Grams' inner products.
+    private func scoreCKA(queries: [TokenizedExample], documents: [TokenizedExample], into collector: inout ScoreCollector,
+                          progress: (ScoringProgress) -> Void) throws {
+        let runner = GradientRunner(model: queryModel.model, layouts: layouts)
+        func grams(_ examples: [TokenizedExample]) throws -> [[[Double]?]] {
+            try runner.moduleGradients(of: examples).map { modules in
+                zip(modules, layouts).map { GradientCKA.normalizedGram($0, rows: $1.outputSize, cols: $1.inputSize) }
+            }
+        }
+        var queryGrams: [[[Double]?]] = []
+        for start in stride(from: 0, to: queries.count, by: request.batchSize) {
+            queryGrams += try grams(Array(queries[start..<min(start + request.batchSize, queries.count)]))
+        }
+        progress(ScoringProgress(scored: 0, total: documents.count))
+        for start in stride(from: 0, to: documents.count, by: request.batchSize) {
+            let batch = try grams(Array(documents[start..<min(start + request.batchSize, documents.count)]))
+            let perModule = layouts.indices.map { m in queryGrams.map { q in batch.map { d in GradientCKA.similarity(q[m], d[m]) } } }
+            let total = queryGrams.indices.map { q in batch.indices.map { d in
+                layouts.indices.reduce(0.0) { $0 + perModule[$1][q][d] } / Double(layouts.count)
+            } }
+            try collector.add(first: start, total: total, perModule: perModule)
+            progress(ScoringProgress(scored: start + batch.count, total: documents.count))
+        }
     }
 
     /// Scores `documents` batch by batch, `request.threads` batches at once (each on its own

@@ -21,7 +21,7 @@ struct Score: ParsableCommand {
             """)
 
     @Option(help: "The model: a Hugging Face directory or a .gguf file (single-stage influence).") var model: String?
-    @Option(help: "Factors directory from `influence fit` (not needed with --method gdp, cg, lissa or arnoldi).") var factors: String?
+    @Option(help: "Factors directory from `influence fit` (not needed with --method gdp, cg, lissa, arnoldi or cka).") var factors: String?
     @Option(help: "Multi-stage: the pre-trained model, which gives the training documents' gradients.") var pretrained: String?
     @Option(help: "Multi-stage: factors fitted with the pre-trained model on pre-training data.") var pretrainedFactors: String?
     @Option(help: "Multi-stage: the fine-tuned model, which gives the queries' gradients.") var finetuned: String?
@@ -35,7 +35,7 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping: Damping = .absolute(1e-4)
     @Option(help: "Mean eigenvalue of relative damping (0.001x, auto): over each module (default) or each block.") var dampingScope: DampingScope = .module
-    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow), lissa or arnoldi (on the same matrix).")
+    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow), lissa or arnoldi (on the same matrix), or cka (linear CKA of the query's and the document's gradients per module, a similarity baseline).")
     var method: PreconditionerMethod = .ekfac
     @Option(help: "--method cg, lissa, arnoldi: JSON Lines data whose Gauss-Newton matrix to invert (default: the fitting data recorded in --factors).")
     var curvatureData: String?

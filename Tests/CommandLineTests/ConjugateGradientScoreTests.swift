@@ -60,6 +60,17 @@ import Testing
         #expect(try Self.matrix(out).joined().allSatisfy(\.isFinite))
     }
 
+    @Test func ckaScoresAreSimilaritiesInTheUnitInterval() throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let out = directory.appendingPathComponent("cka.json").path
+        let run = try Self.score(["--method", "cka", "--per-module"], out: out)
+        #expect(run.status == 0, "\(run.standardError)")
+        let scores = try Self.matrix(out)
+        #expect(scores.count == 2 && scores.allSatisfy { $0.count == 8 })
+        #expect(scores.joined().allSatisfy { $0 >= -1e-9 && $0 <= 1 + 1e-9 } && scores.joined().contains { $0 > 0 })
+    }
+
     @Test func badOptionsAreRefused() throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
