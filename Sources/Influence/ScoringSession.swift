@@ -77,10 +77,7 @@ public final class ScoringSession {
         let documents = Array(trainRecords.examples[part])
         if request.method == .cka {
             try scoreCKA(queries: queryRecords.examples, documents: documents, into: &collector, progress: progress)
-            let shard = request.shard.isWhole ? nil
-                : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
-                             totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
-            return (ScoreResults(collector, layouts: layouts), shard)
+            return (ScoreResults(collector, layouts: layouts), shardDescription(part, of: trainRecords.examples.count))
         }
         let groups = try memoryPlan(queries: queryRecords.examples, documents: documents).groups()
         if groups.count > 1 && request.method.usesCurvatureData {
@@ -130,10 +127,14 @@ public final class ScoringSession {
             }
             try add(first: 0, total: totals, perModule: perModule)
         }
-        let shard = request.shard.isWhole ? nil
+        return (ScoreResults(collector, layouts: layouts), shardDescription(part, of: trainRecords.examples.count))
+    }
+
+    /// What `ScoreMerge` needs to know of this shard (documents `part` of `total`); nil for a whole run.
+    private func shardDescription(_ part: Range<Int>, of total: Int) -> ScoreShard? {
+        request.shard.isWhole ? nil
             : ScoreShard(index: request.shard.index, count: request.shard.count, documents: [part.lowerBound, part.upperBound],
-                         totalDocuments: trainRecords.examples.count, topK: request.topK, identity: identity())
-        return (ScoreResults(collector, layouts: layouts), shard)
+                         totalDocuments: total, topK: request.topK, identity: identity())
     }
 
     /// `--method cka`: each query's normalised gradient Grams per module, then each batch of

@@ -114,12 +114,7 @@ struct CausalSelfAttention {
         for s in 0..<batch.sequenceCount {
             let rows = batch.range(ofSequence: s)
             let T = rows.count
-            if rotary.dimensions > 0 {
-                for t in 0..<T {
-                    for h in 0..<headCount { rotary.rotate(q.head(h, row: rows.lowerBound + t), position: t) }
-                    for h in 0..<keyValueHeadCount { rotary.rotate(k.head(h, row: rows.lowerBound + t), position: t) }
-                }
-            }
+            rotate(queries: q, keys: k, rows: rows)
             let rowBlocks = blocks(T)
             for h in 0..<headCount {
                 let start = rows.lowerBound
@@ -132,6 +127,16 @@ struct CausalSelfAttention {
                                c: output + (start + block.rows.lowerBound) * outputWidth + h * headSize, ldc: outputWidth)
                 }
             }
+        }
+    }
+
+    /// Rotates every head's queries and keys of one sequence's `rows` in place (or back, with
+    /// `inverse`): the forward's rotary embedding, its backward's and its tangent's.
+    private func rotate(queries q: HeadView, keys k: HeadView, rows: Range<Int>, inverse: Bool = false) {
+        guard rotary.dimensions > 0 else { return }
+        for (t, row) in rows.enumerated() {
+            for h in 0..<headCount { rotary.rotate(q.head(h, row: row), position: t, inverse: inverse) }
+            for h in 0..<keyValueHeadCount { rotary.rotate(k.head(h, row: row), position: t, inverse: inverse) }
         }
     }
 
@@ -198,12 +203,7 @@ struct CausalSelfAttention {
                                c: dk.head(kv, row: start + keys.lowerBound), ldc: dk.rowStride)
                 }
             }
-            if rotary.dimensions > 0 {
-                for t in 0..<T {
-                    for h in 0..<headCount { rotary.rotate(dq.head(h, row: rows.lowerBound + t), position: t, inverse: true) }
-                    for h in 0..<keyValueHeadCount { rotary.rotate(dk.head(h, row: rows.lowerBound + t), position: t, inverse: true) }
-                }
-            }
+            rotate(queries: dq, keys: dk, rows: rows, inverse: true)
         }
     }
 
@@ -221,12 +221,7 @@ struct CausalSelfAttention {
         for s in 0..<batch.sequenceCount {
             let rows = batch.range(ofSequence: s)
             let T = rows.count
-            if rotary.dimensions > 0 {
-                for t in 0..<T {
-                    for h in 0..<headCount { rotary.rotate(dq.head(h, row: rows.lowerBound + t), position: t) }
-                    for h in 0..<keyValueHeadCount { rotary.rotate(dk.head(h, row: rows.lowerBound + t), position: t) }
-                }
-            }
+            rotate(queries: dq, keys: dk, rows: rows)
             for h in 0..<headCount {
                 let kv = h / group, start = rows.lowerBound
                 for block in blocks(T) {
