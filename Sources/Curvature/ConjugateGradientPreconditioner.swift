@@ -11,8 +11,14 @@ import Foundation
 /// the true residual (one product more) so that rounding in the recurrence cannot fake
 /// convergence; a solve that does not get there in `maxIterations` is an error naming the
 /// residual reached. Vectors are Float64; the products run in Float32.
+///
+/// With `preconditioner` (EK-FAC's inverse, from factors of the same modules) this is
+/// preconditioned CG: the answer is the same exact solve to the same tolerance, only the
+/// iterations are fewer, since M⁻¹(G + λI) is much closer to the identity than G + λI.
 public final class ConjugateGradientPreconditioner: Preconditioner {
     public let product: GaussNewtonProduct
+    /// M⁻¹ of preconditioned CG, applied module by module; nil: plain CG.
+    public let preconditioner: Preconditioner?
     public let damping: Double
     public let tolerance: Double
     public let maxIterations: Int
@@ -22,12 +28,17 @@ public final class ConjugateGradientPreconditioner: Preconditioner {
     /// One line per solved query (for progress on long runs).
     public var log: (String) -> Void = { _ in }
 
-    public init(product: GaussNewtonProduct, damping: Double, tolerance: Double = 1e-5, maxIterations: Int = 1000) throws {
+    public init(product: GaussNewtonProduct, damping: Double, tolerance: Double = 1e-5, maxIterations: Int = 1000,
+                preconditioner: Preconditioner? = nil) throws {
         guard damping > 0, damping.isFinite else {
             throw InputError("cg needs a positive absolute damping (such as --damping 0.01): G is only positive semi-definite, so λ = \(damping) leaves it singular")
         }
         guard tolerance > 0, tolerance < 1 else { throw InputError("cg tolerance \(tolerance): expected a relative residual in (0, 1)") }
+        if let preconditioner, preconditioner.layouts != product.layouts {
+            throw InputError("cg: the preconditioner's modules differ from the Gauss-Newton product's")
+        }
         self.product = product
+        self.preconditioner = preconditioner
         self.damping = damping
         self.tolerance = tolerance
         self.maxIterations = maxIterations
@@ -44,7 +55,21 @@ public final class ConjugateGradientPreconditioner: Preconditioner {
     /// (G + λI)·v for a flat vector (the modules' matrices one after the other).
     public func multiply(_ v: [Double]) -> [Double] { product.multiply(v, damping: damping) }
 
-    /// x with (G + λI)x = b to the relative residual `tolerance`.
+    /// M⁻¹r (r itself without a preconditioner), through the preconditioner's Float32 modules.
+    func preconditioned(_ r: [Double]) -> [Double] {
+        guard let preconditioner else { return r }
+        var z = r.map { Float($0) }, offset = 0
+        z.withUnsafeMutableBufferPointer { buffer in
+            for (m, layout) in product.layouts.enumerated() {
+                preconditioner.apply(module: m, to: buffer.baseAddress! + offset)
+                offset += layout.parameterCount
+            }
+        }
+        return z.map { Double($0) }
+    }
+
+    /// x with (G + λI)x = b to the relative residual `tolerance` (preconditioned CG when a
+    /// preconditioner is given; z = r makes it plain CG).
     public func solve(_ b: [Double]) throws -> [Double] {
         let bNorm = norm(b)
         var x = [Double](repeating: 0, count: b.count)
@@ -52,31 +77,37 @@ public final class ConjugateGradientPreconditioner: Preconditioner {
             solves.append((0, 0))
             return x
         }
-        var r = b, p = b, rr = dot(r, r)
+        var r = b, z = preconditioned(r), p = z, rz = dot(r, z)
         var iterations = 0, residual = 1.0
         while iterations < maxIterations {
             let Ap = multiply(p)
-            let alpha = rr / dot(p, Ap)
+            let alpha = rz / dot(p, Ap)
+            let previousR = r
             for i in x.indices {
                 x[i] += alpha * p[i]
                 r[i] -= alpha * Ap[i]
             }
             iterations += 1
-            let next = dot(r, r)
-            if next.squareRoot() <= tolerance * bNorm {
+            residual = norm(r) / bNorm
+            if residual <= tolerance {
                 // The recurrence's residual drifts from the true one in finite precision: confirm.
                 let Ax = multiply(x)
                 for i in r.indices { r[i] = b[i] - Ax[i] }
                 residual = norm(r) / bNorm
                 if residual <= tolerance { break }
-                rr = dot(r, r)
-                p = r
+                z = preconditioned(r)
+                rz = dot(r, z)
+                p = z
                 continue
             }
-            let beta = next / rr
-            rr = next
-            for i in p.indices { p[i] = r[i] + beta * p[i] }
-            residual = next.squareRoot() / bNorm
+            // Flexible (Polak–Ribière) β = ⟨z, r − r_prev⟩ / ⟨z_prev, r_prev⟩: M⁻¹ runs in Float32, so
+            // it is not exactly the same symmetric operator every time, and the Fletcher–Reeves β
+            // stagnates above tight tolerances; without a preconditioner both are the same.
+            z = preconditioned(r)
+            let next = dot(r, z)
+            let beta = preconditioner == nil ? next / rz : (next - dot(z, previousR)) / rz
+            rz = next
+            for i in p.indices { p[i] = z[i] + beta * p[i] }
         }
         guard residual <= tolerance else {
             throw InputError(String(format: "cg did not converge within %d iterations: relative residual %.3g, asked %.3g (raise --cg-iterations or --damping)",
@@ -86,5 +117,4 @@ public final class ConjugateGradientPreconditioner: Preconditioner {
         log(String(format: "cg: query %d solved in %d iterations (relative residual %.2g)", solves.count, iterations, residual))
         return x
     }
-
 }

@@ -65,6 +65,10 @@ public struct ScoringRequest: Sendable {
     /// `--method cg`: the relative residual each solve reaches, and its iteration limit.
     public var cgTolerance = 1e-5
     public var cgIterations = 1000
+    /// `--method cg` with factors: precondition the solves with EK-FAC (preconditioned CG; the
+    /// same solution to the same tolerance; fewer iterations when the factors approximate G well).
+    /// False: plain CG.
+    public var cgPreconditioned = false
     /// `--method lissa`: steps per estimate, the scale above G's largest eigenvalue, and estimates averaged.
     public var lissaDepth = 1000
     public var lissaScale = 10.0

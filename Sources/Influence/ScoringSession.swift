@@ -301,8 +301,15 @@ public final class ScoringSession {
             return try ArnoldiPreconditioner(product: product, damping: lambda, iterations: request.arnoldiIterations,
                                              rank: request.arnoldiRank, seed: request.estimatorSeed, log: request.log)
         default:
+            // With factors, EK-FAC at the same λ preconditions the solves: the same answer in fewer iterations.
+            let ekfac = try directory.flatMap { directory in
+                request.cgPreconditioned
+                    ? try PreconditionerMethod.ekfac.load(directory, for: model.model, modelPath: stage.model, selection: request.modules,
+                                                         damping: .absolute(lambda), scope: request.dampingScope, role: "the").preconditioner
+                    : nil
+            }
             return try ConjugateGradientPreconditioner(product: product, damping: lambda, tolerance: request.cgTolerance,
-                                                       maxIterations: request.cgIterations)
+                                                       maxIterations: request.cgIterations, preconditioner: ekfac)
         }
     }
 

@@ -47,6 +47,8 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "--method lissa, arnoldi: seed of the batch order and of the random start.") var estimatorSeed: UInt64 = 0
     @Option(parsing: .unconditional, help: "--method cg: relative residual each query's solve must reach.") var cgTolerance = 1e-5
     @Option(parsing: .unconditional, help: "--method cg: iteration limit of each solve.") var cgIterations = 1000
+    @Option(help: "--method cg with --factors: none (plain CG) or ekfac (preconditioned by the factors at the same damping: the same solution, fewer iterations when the factors are good).")
+    var cgPreconditioner: PretrainedPreconditioner = .none
     @Option(help: "Modules to score over: all, mlp or attention.") var modules: ModuleSelection = .all
     @Option(parsing: .unconditional, help: "Keep the K best documents per query (JSON Lines output).") var topK: Int?
     @Flag(help: "Add each module's contribution.") var perModule = false
@@ -110,6 +112,7 @@ struct Score: ParsableCommand {
         chatRequest.curvatureData = curvatureData
         chatRequest.cgTolerance = cgTolerance
         chatRequest.cgIterations = cgIterations
+        chatRequest.cgPreconditioned = cgPreconditioner == .ekfac
         (chatRequest.lissaDepth, chatRequest.lissaScale, chatRequest.lissaRepeats) = (lissaDepth, lissaScale, lissaRepeats)
         (chatRequest.arnoldiIterations, chatRequest.arnoldiRank, chatRequest.estimatorSeed) = (arnoldiIterations, arnoldiRank, estimatorSeed)
         chatRequest.log = { warn($0) }
@@ -118,7 +121,10 @@ struct Score: ParsableCommand {
         do {
             defer { bar?.finish() }
             let session = try ScoringSession(chatRequest)
-            for case let cg as ConjugateGradientPreconditioner in session.preconditioners { cg.log = warn }
+            for case let cg as ConjugateGradientPreconditioner in session.preconditioners {
+                cg.log = warn
+                if cg.preconditioner != nil { warn("cg: preconditioned with the EK-FAC factors at the same damping") }
+            }
             for case let lissa as LiSSAPreconditioner in session.preconditioners { lissa.log = warn }
             if let budget = maxMemory {
                 let plan = try session.memoryPlan(), groups = try plan.groups()

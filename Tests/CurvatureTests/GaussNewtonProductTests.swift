@@ -125,6 +125,38 @@ import TestSupport
                 throws: { "\($0)".contains("positive absolute damping") })
     }
 
+    /// Preconditioned CG (EK-FAC's inverse as M⁻¹, fitted on the same data) reaches the same
+    /// dense solve as plain CG; a preconditioner of other modules is refused.
+    @Test func preconditionedConjugateGradientsSolveTheSameSystem() throws {
+        let model = microModel()
+        let layouts = model.moduleLayouts(.mlp, attentionBlocks: .fused, includeBias: false)
+        let examples = randomExamples(count: 6, lengths: 3...6, vocabulary: 11, seed: 8)
+        let product = try GaussNewtonProduct(model: model, layouts: layouts, examples: examples, batchSize: 2)
+        let damping = 0.01
+        var dense = try Self.denseMatrix(model, layouts, examples)
+        for i in dense.indices { dense[i][i] += damping }
+        var rng = RandomGenerator(seed: 13)
+        let b = (0..<dense.count).map { _ in rng.nextNormal() }
+        let expected = solveSPD(dense, b)
+        let fitter = FactorFitter(model: model, layouts: layouts, batchSize: 2, seed: 1)
+        let covariances = try fitter.accumulateCovariances(examples)
+        let factors = try fitter.correctEigenvalues(examples, eigenbases: FactorFitter.eigenbases(covariances), covariances: covariances)
+        let ekfac = EKFACPreconditioner(factors: factors, damping: .absolute(damping))
+        let plain = try ConjugateGradientPreconditioner(product: product, damping: damping, tolerance: 1e-5)
+        let preconditioned = try ConjugateGradientPreconditioner(product: product, damping: damping, tolerance: 1e-5, preconditioner: ekfac)
+        let xPlain = try plain.solve(b)
+        let x = try preconditioned.solve(b)
+        let error = frobeniusDistance(x, expected) / frobeniusNorm(expected)
+        let plainError = frobeniusDistance(xPlain, expected) / frobeniusNorm(expected)
+        #expect(error <= 1e-4, "relative error \(error)")
+        #expect(plainError <= 1e-4)
+        // Measured: 4.5e-6 (345 iterations) and 2.7e-6 (122 plain): EK-FAC fitted with sampled
+        // labels on six short sequences is a poor M here; its speed-up is measured on bench scalability.
+        let attention = IdentityPreconditioner(layouts: model.moduleLayouts(.attention, attentionBlocks: .fused, includeBias: false))
+        #expect(performing: { _ = try ConjugateGradientPreconditioner(product: product, damping: damping, preconditioner: attention) },
+                throws: { "\($0)".contains("modules differ") })
+    }
+
     /// LiSSA with one batch (the exact G at every step), a scale above G's largest eigenvalue
     /// and enough depth converges to the dense solve; too small a scale diverges, an error.
     @Test func lissaConvergesToTheDampedSolve() throws {
