@@ -306,6 +306,40 @@ import Testing
         }
     }
 
+    /// `bench scalability --quick`: every method has a row with correlations in [−1, 1], the
+    /// EK-FAC-preconditioned CG finds CG's solution (the same ranking), the three files are
+    /// written, and a second run reuses the trained model. Needs Debian's fortunes package.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/games/fortunes/wisdom"),
+                   "Debian's fortunes package is not installed (apt-get install fortunes; .ci/run does)"))
+    func scalabilityQuickRuns() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try Self.run(["bench", "scalability", "--quick", "--out", directory.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        for file in ["results.md", "results.json", "pareto.svg"] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path))
+        }
+        let svg = try String(contentsOf: directory.appendingPathComponent("pareto.svg"), encoding: .utf8)
+        // A marker and a legend entry per method.
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n") && svg.components(separatedBy: "<circle").count - 1 == 2 * 9)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("results.json"))) as! [String: Any]
+        let results = report["results"] as! [[String: Any]]
+        #expect(results.map { $0["method"] as! String } == ["cg", "cg-ekfac", "arnoldi", "lissa", "ekfac", "ekfac-mlp", "kfac", "gdp", "cka"])
+        for row in results where row["method"] as! String != "cg" {
+            for key in ["spearmanMean", "pearsonMean"] {
+                let value = (row[key] as? NSNumber)?.doubleValue ?? .nan
+                #expect(value >= -1 && value <= 1, "\(row["method"]!) \(key) = \(value)")
+            }
+            #expect(((row["pairwiseSeconds"] as? NSNumber)?.doubleValue ?? -1) >= 0)
+        }
+        let preconditioned = results.first { $0["method"] as! String == "cg-ekfac" }!
+        #expect((preconditioned["spearmanMean"] as! NSNumber).doubleValue > 0.999)
+        let again = try Self.run(["bench", "scalability", "--quick", "--out", directory.path, "--methods", "ekfac"])
+        #expect(again.status == 0 && again.standardError.contains("reusing"), "\(again.standardError)")
+        let missing = try Self.run(["bench", "scalability", "--quick", "--out", directory.path, "--corpus", directory.appendingPathComponent("none").path])
+        #expect(missing.status != 0 && missing.standardError.contains("no fortune files"), "\(missing.standardError)")
+    }
+
     /// An interrupted training run continues from its checkpoint to the same weights.
     @Test func trainingResumesFromItsCheckpoint() throws {
         let directory = try Self.temporaryDirectory()

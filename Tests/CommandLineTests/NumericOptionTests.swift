@@ -66,6 +66,9 @@ import Testing
             + c("demo", ["demo", "--workdir", "OUT"], [("--epochs", .positiveCapped), ("--seed", .seed)], runAccepted: false)
             + c("bench fact-tracing", ["bench", "fact-tracing", "--quick", "--out", "OUT"],
                 [("--proximity", .nonNegativeReal), ("--seed", .seed)], runAccepted: false)
+            + c("bench scalability", ["bench", "scalability", "--quick", "--out", "OUT"],
+                [("--damping", .positiveReal), ("--candidates", .positive), ("--queries", .positive),
+                 ("--curvature-sequences", .positive), ("--seed", .seed)], runAccepted: false)
     }()
 
     /// Factors of the example model and an index of the example data, made once.
