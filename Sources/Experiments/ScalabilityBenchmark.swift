@@ -18,7 +18,7 @@ import Training
 /// each query's scores with CG's.
 public final class ScalabilityBenchmark {
     public enum Method: String, CaseIterable, Codable, Sendable {
-        case cg, cgEKFAC = "cg-ekfac", arnoldi, lissa, ekfac, ekfacMLP = "ekfac-mlp", kfac, gdp, cka
+        case cg, cgEKFAC = "cg-ekfac", arnoldi, lissa, trak, ekfac, ekfacMLP = "ekfac-mlp", kfac, gdp, cka
 
         public var title: String {
             switch self {
@@ -26,6 +26,7 @@ public final class ScalabilityBenchmark {
             case .cgEKFAC: "CG, EK-FAC-preconditioned"
             case .arnoldi: "Arnoldi"
             case .lissa: "LiSSA"
+            case .trak: "TRAK"
             case .ekfac: "EK-FAC"
             case .ekfacMLP: "EK-FAC (MLP)"
             case .kfac: "K-FAC"
@@ -62,6 +63,9 @@ public final class ScalabilityBenchmark {
         public var lissaScale = 100.0
         public var arnoldiIterations = 200
         public var arnoldiRank = 20
+        /// TRAK: models trained on random halves of the training documents, and the projection's length.
+        public var trakModels = 10
+        public var trakDimension = 2048
         public var batchSize = 8
         /// EK-FAC-preconditioned CG is left out by default: on this model it needs more iterations
         /// than plain CG (measured; see the README), so it would only double the longest stage.
@@ -87,6 +91,8 @@ public final class ScalabilityBenchmark {
             o.lissaDepth = 100
             o.arnoldiIterations = 30
             o.arnoldiRank = 10
+            o.trakModels = 2
+            o.trakDimension = 64
             o.methods = Method.allCases
             return o
         }
@@ -263,6 +269,24 @@ public final class ScalabilityBenchmark {
         // CG first (the reference), Arnoldi before LiSSA (its top eigenvalue sets LiSSA's scale).
         let order = Method.allCases.filter { options.methods.contains($0) || $0 == .cg }
         for method in order {
+            if method == .trak {
+                do {
+                    let trak = try runTRAK()
+                    matrices[.trak] = trak.scores
+                    timings[.trak] = (trak.overhead, trak.pairwise, trak.note)
+                } catch {
+                    log("TRAK: failed: \(error)")
+                    timings[.trak] = (.nan, .nan, "failed: \(error)")
+                }
+                continue
+            }
+            if method == .cg, let cached = try? JSONDecoder().decode(CachedScores.self, from: Data(contentsOf: url("cg-scores.json"))),
+               cached.key == cgKey {
+                log("CG (ground truth): reusing the scores of an earlier run (\(url("cg-scores.json").path))")
+                matrices[.cg] = cached.scores
+                timings[.cg] = (cached.overhead, cached.pairwise, cached.note)
+                continue
+            }
             var request = ScoringRequest(stages: .single(ScoringStage(model: url("model").path,
                                                                      factors: url(method == .ekfacMLP ? "factors-mlp" : "factors").path)),
                                          queries: url("queries.jsonl").path, train: url("candidates.jsonl").path,
@@ -288,6 +312,7 @@ public final class ScalabilityBenchmark {
             case .kfac: request.method = .kfac
             case .gdp: request.method = .gdp
             case .cka: request.method = .cka; note = "not an influence: a similarity"
+            case .trak: continue  // above
             }
             log("\(method.title): scoring \(options.queries) queries against \(options.candidates) candidates")
             let start = Date()
@@ -326,6 +351,11 @@ public final class ScalabilityBenchmark {
             default: 0
             }
             timings[method] = (fit + setUp, runSeconds / Double(options.queries), note)
+            if method == .cg {
+                // The ground truth is the longest stage: kept for later runs of other methods.
+                let cached = CachedScores(key: cgKey, scores: matrix.scores, overhead: setUp, pairwise: runSeconds / Double(options.queries), note: note)
+                try AtomicFile.write(try JSONEncoder().encode(cached), to: url("cg-scores.json"))
+            }
             log(String(format: "%@: set-up %.1f s, scoring %.1f s", method.title, setUp, runSeconds))
         }
         guard let truth = matrices[.cg] else { throw InputError("bench scalability: CG gave no scores") }
@@ -341,6 +371,74 @@ public final class ScalabilityBenchmark {
                                 pearsonMean: Self.mean(pearson), pearsonStd: Self.std(pearson), overheadSeconds: timing.overhead,
                                 pairwiseSeconds: timing.pairwise, note: timing.note)
         }
+    }
+
+    struct CachedScores: Codable {
+        let key: String
+        let scores: [[Double]]
+        let overhead: Double
+        let pairwise: Double
+        let note: String
+    }
+
+    /// What CG's scores depend on besides the model.
+    var cgKey: String {
+        let o = options
+        return modelKey + " queries=\(o.queries) candidates=\(o.candidates) curvature=\(o.curvatureSequences) damping=\(o.damping) "
+            + "tolerance=\(o.cgTolerance) iterations=\(o.cgIterations) batch=\(o.batchSize)"
+    }
+
+    /// TRAK: `trakModels` models, each trained like the main one on a random half of the
+    /// training documents (cached, with their training times), then featurised on all the
+    /// training documents; the overhead is the training and the featurisation.
+    func runTRAK() throws -> (scores: [[Double]], overhead: Double, pairwise: Double, note: String) {
+        let o = options
+        let main = try LoadedModel(url: url("model"))
+        func examples(_ name: String) throws -> [TokenizedExample] {
+            try main.tokenize(file: url(name).path, maxLength: o.contextLength, requireLabels: false).examples
+        }
+        let training = try examples("train.jsonl"), queries = try examples("queries.jsonl"), candidates = try examples("candidates.jsonl")
+        var models: [DecoderModel] = [], trainingSeconds = 0.0
+        for i in 0..<o.trakModels {
+            let directory = url("trak/model-\(i)"), key = modelKey + " trak-half=\(i)"
+            if (try? String(contentsOf: directory.appendingPathComponent("benchmark-key.txt"), encoding: .utf8)) == key,
+               let seconds = (try? String(contentsOf: directory.appendingPathComponent("training.txt"), encoding: .utf8)).flatMap(Double.init) {
+                models.append(try LoadedModel(url: directory).model)
+                trainingSeconds += seconds
+                continue
+            }
+            var random = RandomGenerator(seed: o.seed &+ 1000 &+ UInt64(i))
+            var order = Array(training.indices)
+            random.shuffle(&order)
+            let half = order.prefix(training.count / 2).sorted().map { training[$0] }
+            let model = DecoderModel(hyperparameters: main.model.hyperparameters, seed: o.seed &+ 1000 &+ UInt64(i))
+            var configuration = Trainer.Configuration()
+            configuration.epochs = o.epochs
+            configuration.batchSize = 16
+            configuration.learningRate = 3e-3
+            configuration.warmupSteps = 50
+            configuration.seed = o.seed &+ 1000 &+ UInt64(i)
+            log("TRAK: training model \(i + 1) of \(o.trakModels) on \(half.count) of the \(training.count) training documents")
+            let start = Date()
+            try Trainer(model: model, examples: half, configuration: configuration).train()
+            let seconds = Date().timeIntervalSince(start)
+            try model.save(to: directory)
+            try AtomicFile.write(String(format: "%.3f", seconds), toPath: directory.appendingPathComponent("training.txt").path)
+            try AtomicFile.write(key, toPath: directory.appendingPathComponent("benchmark-key.txt").path)
+            models.append(model)
+            trainingSeconds += seconds
+        }
+        let start = Date()
+        let scorer = try TRAKScorer(models: models, training: training, dimension: o.trakDimension, seed: o.seed,
+                                    batchSize: o.batchSize, log: log)
+        let featurising = Date().timeIntervalSince(start)
+        let scoring = Date()
+        let scores = try scorer.scores(queries: queries, candidates: candidates)
+        let pairwise = Date().timeIntervalSince(scoring) / Double(queries.count)
+        log(String(format: "TRAK: models trained in %.0f s, featurised in %.1f s, scored in %.1f s", trainingSeconds, featurising,
+                   pairwise * Double(queries.count)))
+        return (scores, trainingSeconds + featurising, pairwise,
+                "\(o.trakModels) models on random halves, \(scorer.dimension) projected features each")
     }
 
     static func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(max(x.count, 1)) }

@@ -58,7 +58,8 @@ struct Scalability: ParsableCommand {
             Trains a GPT-NeoX with 2 layers, 2 heads and hidden size 256 on fortunes (Debian's fortunes package: real \
             English quotations and aphorisms by many authors; the paper's Penn Treebank is not available offline), then \
             scores 10 held-out queries against 500 training candidates with CG (the exact damped Gauss–Newton influence, \
-            the ground truth), EK-FAC-preconditioned CG, Arnoldi, LiSSA, EK-FAC, EK-FAC over the MLPs, K-FAC, GDP and CKA. \
+            the ground truth), Arnoldi, LiSSA, TRAK (an ensemble trained on random halves), EK-FAC, EK-FAC over the MLPs, \
+            K-FAC, GDP and CKA (and, with --methods cg-ekfac, EK-FAC-preconditioned CG); CG's scores are kept and reused. \
             Reports each method's Spearman and Pearson correlation with CG (mean ± std over the queries), its one-time \
             overhead and its pair-wise time in results.md, results.json and pareto.svg under --out; the data, the model \
             (reused by a later run with the same options) and the factors go to --out/work.

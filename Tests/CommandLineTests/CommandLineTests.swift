@@ -321,10 +321,10 @@ import Testing
         }
         let svg = try String(contentsOf: directory.appendingPathComponent("pareto.svg"), encoding: .utf8)
         // A marker and a legend entry per method.
-        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n") && svg.components(separatedBy: "<circle").count - 1 == 2 * 9)
+        #expect(svg.hasPrefix("<svg") && svg.hasSuffix("</svg>\n") && svg.components(separatedBy: "<circle").count - 1 == 2 * 10)
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("results.json"))) as! [String: Any]
         let results = report["results"] as! [[String: Any]]
-        #expect(results.map { $0["method"] as! String } == ["cg", "cg-ekfac", "arnoldi", "lissa", "ekfac", "ekfac-mlp", "kfac", "gdp", "cka"])
+        #expect(results.map { $0["method"] as! String } == ["cg", "cg-ekfac", "arnoldi", "lissa", "trak", "ekfac", "ekfac-mlp", "kfac", "gdp", "cka"])
         for row in results where row["method"] as! String != "cg" {
             for key in ["spearmanMean", "pearsonMean"] {
                 let value = (row[key] as? NSNumber)?.doubleValue ?? .nan
