@@ -220,13 +220,7 @@ public final class ScalabilityBenchmark {
         let h = DecoderHyperparameters(vocabularySize: o.vocabularySize, hiddenSize: o.hiddenSize, headCount: o.headCount,
                                        intermediateSize: o.intermediateSize, layerCount: o.layerCount, maxPositions: o.contextLength)
         let model = DecoderModel(hyperparameters: h, seed: o.seed)
-        var configuration = Trainer.Configuration()
-        configuration.epochs = o.epochs
-        configuration.batchSize = 16
-        configuration.learningRate = 3e-3
-        configuration.warmupSteps = 50
-        configuration.seed = o.seed
-        let trainer = Trainer(model: model, examples: examples, configuration: configuration)
+        let trainer = Trainer(model: model, examples: examples, configuration: trainingConfiguration(seed: o.seed))
         log("training: \(examples.count) sequences (\(tokens) tokens), \(o.epochs) epochs, \(trainer.totalSteps) steps")
         let start = Date()
         let loss = try trainer.train()
@@ -264,14 +258,37 @@ public final class ScalabilityBenchmark {
 
     /// Stage 4: every method's scores, then their correlations with CG's, query by query.
     func scoreAll(fits: [ModuleSelection: Double]) throws -> [MethodResult] {
-        var matrices: [Method: [[Double]]] = [:], timings: [Method: (overhead: Double, pairwise: Double, note: String)] = [:]
-        var topEigenvalue: Double?
         // CG first (the reference), Arnoldi before LiSSA (its top eigenvalue sets LiSSA's scale).
         let order = Method.allCases.filter { options.methods.contains($0) || $0 == .cg }
-        for method in order {
+        let (matrices, timings) = try scoreMethods(order, fits: fits, candidates: "candidates.jsonl")
+        guard let truth = matrices[.cg] else { throw InputError("bench scalability: CG gave no scores") }
+        return order.compactMap { method in
+            guard let timing = timings[method] else { return nil }
+            guard let scores = matrices[method] else {
+                return MethodResult(method: method.rawValue, title: method.title, spearmanMean: .nan, spearmanStd: .nan, pearsonMean: .nan,
+                                    pearsonStd: .nan, overheadSeconds: timing.overhead, pairwiseSeconds: timing.pairwise, note: timing.note)
+            }
+            let spearman = zip(scores, truth).map { Correlation.spearman($0, $1) }
+            let pearson = zip(scores, truth).map { Correlation.pearson($0, $1) }
+            return MethodResult(method: method.rawValue, title: method.title, spearmanMean: Self.mean(spearman), spearmanStd: Self.std(spearman),
+                                pearsonMean: Self.mean(pearson), pearsonStd: Self.std(pearson), overheadSeconds: timing.overhead,
+                                pairwiseSeconds: timing.pairwise, note: timing.note)
+        }
+    }
+
+    typealias Timing = (overhead: Double, pairwise: Double, note: String)
+
+    /// Each of `methods` (in this order) scores the queries against the documents of the file
+    /// `candidates` in the work directory: its score matrix and its times. A method that fails
+    /// has a timing whose note says why and no matrix; CG failing is an error.
+    func scoreMethods(_ methods: [Method], fits: [ModuleSelection: Double], candidates: String) throws
+        -> (matrices: [Method: [[Double]]], timings: [Method: Timing]) {
+        var matrices: [Method: [[Double]]] = [:], timings: [Method: Timing] = [:]
+        var topEigenvalue: Double?
+        for method in methods {
             if method == .trak {
                 do {
-                    let trak = try runTRAK()
+                    let trak = try runTRAK(candidates: candidates)
                     matrices[.trak] = trak.scores
                     timings[.trak] = (trak.overhead, trak.pairwise, trak.note)
                 } catch {
@@ -281,7 +298,7 @@ public final class ScalabilityBenchmark {
                 continue
             }
             if method == .cg, let cached = try? JSONDecoder().decode(CachedScores.self, from: Data(contentsOf: url("cg-scores.json"))),
-               cached.key == cgKey {
+               cached.key == cgKey(candidates) {
                 log("CG (ground truth): reusing the scores of an earlier run (\(url("cg-scores.json").path))")
                 matrices[.cg] = cached.scores
                 timings[.cg] = (cached.overhead, cached.pairwise, cached.note)
@@ -289,7 +306,7 @@ public final class ScalabilityBenchmark {
             }
             var request = ScoringRequest(stages: .single(ScoringStage(model: url("model").path,
                                                                      factors: url(method == .ekfacMLP ? "factors-mlp" : "factors").path)),
-                                         queries: url("queries.jsonl").path, train: url("candidates.jsonl").path,
+                                         queries: url("queries.jsonl").path, train: url(candidates).path,
                                          damping: .absolute(options.damping), batchSize: options.batchSize)
             var note = ""
             switch method {
@@ -314,7 +331,7 @@ public final class ScalabilityBenchmark {
             case .cka: request.method = .cka; note = "not an influence: a similarity"
             case .trak: continue  // above
             }
-            log("\(method.title): scoring \(options.queries) queries against \(options.candidates) candidates")
+            log("\(method.title): scoring \(options.queries) queries against \(candidates)")
             let start = Date()
             let session: ScoringSession
             do {
@@ -353,24 +370,12 @@ public final class ScalabilityBenchmark {
             timings[method] = (fit + setUp, runSeconds / Double(options.queries), note)
             if method == .cg {
                 // The ground truth is the longest stage: kept for later runs of other methods.
-                let cached = CachedScores(key: cgKey, scores: matrix.scores, overhead: setUp, pairwise: runSeconds / Double(options.queries), note: note)
+                let cached = CachedScores(key: cgKey(candidates), scores: matrix.scores, overhead: setUp, pairwise: runSeconds / Double(options.queries), note: note)
                 try AtomicFile.write(try JSONEncoder().encode(cached), to: url("cg-scores.json"))
             }
             log(String(format: "%@: set-up %.1f s, scoring %.1f s", method.title, setUp, runSeconds))
         }
-        guard let truth = matrices[.cg] else { throw InputError("bench scalability: CG gave no scores") }
-        return order.compactMap { method in
-            guard let timing = timings[method] else { return nil }
-            guard let scores = matrices[method] else {
-                return MethodResult(method: method.rawValue, title: method.title, spearmanMean: .nan, spearmanStd: .nan, pearsonMean: .nan,
-                                    pearsonStd: .nan, overheadSeconds: timing.overhead, pairwiseSeconds: timing.pairwise, note: timing.note)
-            }
-            let spearman = zip(scores, truth).map { Correlation.spearman($0, $1) }
-            let pearson = zip(scores, truth).map { Correlation.pearson($0, $1) }
-            return MethodResult(method: method.rawValue, title: method.title, spearmanMean: Self.mean(spearman), spearmanStd: Self.std(spearman),
-                                pearsonMean: Self.mean(pearson), pearsonStd: Self.std(pearson), overheadSeconds: timing.overhead,
-                                pairwiseSeconds: timing.pairwise, note: timing.note)
-        }
+        return (matrices, timings)
     }
 
     struct CachedScores: Codable {
@@ -382,22 +387,22 @@ public final class ScalabilityBenchmark {
     }
 
     /// What CG's scores depend on besides the model.
-    var cgKey: String {
+    func cgKey(_ candidates: String) -> String {
         let o = options
-        return modelKey + " queries=\(o.queries) candidates=\(o.candidates) curvature=\(o.curvatureSequences) damping=\(o.damping) "
+        return modelKey + " documents=\(candidates) queries=\(o.queries) candidates=\(o.candidates) curvature=\(o.curvatureSequences) damping=\(o.damping) "
             + "tolerance=\(o.cgTolerance) iterations=\(o.cgIterations) batch=\(o.batchSize)"
     }
 
     /// TRAK: `trakModels` models, each trained like the main one on a random half of the
     /// training documents (cached, with their training times), then featurised on all the
     /// training documents; the overhead is the training and the featurisation.
-    func runTRAK() throws -> (scores: [[Double]], overhead: Double, pairwise: Double, note: String) {
+    func runTRAK(candidates file: String) throws -> (scores: [[Double]], overhead: Double, pairwise: Double, note: String) {
         let o = options
         let main = try LoadedModel(url: url("model"))
         func examples(_ name: String) throws -> [TokenizedExample] {
             try main.tokenize(file: url(name).path, maxLength: o.contextLength, requireLabels: false).examples
         }
-        let training = try examples("train.jsonl"), queries = try examples("queries.jsonl"), candidates = try examples("candidates.jsonl")
+        let training = try examples("train.jsonl"), queries = try examples("queries.jsonl"), candidates = try examples(file)
         var models: [DecoderModel] = [], trainingSeconds = 0.0
         for i in 0..<o.trakModels {
             let directory = url("trak/model-\(i)"), key = modelKey + " trak-half=\(i)"
@@ -411,16 +416,9 @@ public final class ScalabilityBenchmark {
             var order = Array(training.indices)
             random.shuffle(&order)
             let half = order.prefix(training.count / 2).sorted().map { training[$0] }
-            let model = DecoderModel(hyperparameters: main.model.hyperparameters, seed: o.seed &+ 1000 &+ UInt64(i))
-            var configuration = Trainer.Configuration()
-            configuration.epochs = o.epochs
-            configuration.batchSize = 16
-            configuration.learningRate = 3e-3
-            configuration.warmupSteps = 50
-            configuration.seed = o.seed &+ 1000 &+ UInt64(i)
             log("TRAK: training model \(i + 1) of \(o.trakModels) on \(half.count) of the \(training.count) training documents")
             let start = Date()
-            try Trainer(model: model, examples: half, configuration: configuration).train()
+            let model = try train(main.model.hyperparameters, on: half, seed: o.seed &+ 1000 &+ UInt64(i))
             let seconds = Date().timeIntervalSince(start)
             try model.save(to: directory)
             try AtomicFile.write(String(format: "%.3f", seconds), toPath: directory.appendingPathComponent("training.txt").path)
@@ -439,6 +437,23 @@ public final class ScalabilityBenchmark {
                    pairwise * Double(queries.count)))
         return (scores, trainingSeconds + featurising, pairwise,
                 "\(o.trakModels) models on random halves, \(scorer.dimension) projected features each")
+    }
+
+    /// A model of this shape trained on `examples` as the main model is (the same schedule).
+    func train(_ h: DecoderHyperparameters, on examples: [TokenizedExample], seed: UInt64) throws -> DecoderModel {
+        let model = DecoderModel(hyperparameters: h, seed: seed)
+        try Trainer(model: model, examples: examples, configuration: trainingConfiguration(seed: seed)).train()
+        return model
+    }
+
+    func trainingConfiguration(seed: UInt64) -> Trainer.Configuration {
+        var configuration = Trainer.Configuration()
+        configuration.epochs = options.epochs
+        configuration.batchSize = 16
+        configuration.learningRate = 3e-3
+        configuration.warmupSteps = 50
+        configuration.seed = seed
+        return configuration
     }
 
     static func mean(_ x: [Double]) -> Double { x.reduce(0, +) / Double(max(x.count, 1)) }

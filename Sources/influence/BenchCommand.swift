@@ -4,7 +4,7 @@ import Foundation
 import Tracing
 
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks of attribution quality.", subcommands: [FactTracing.self, Scalability.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks of attribution quality.", subcommands: [FactTracing.self, Scalability.self, LDS.self])
 }
 
 struct FactTracing: ParsableCommand {
@@ -98,10 +98,10 @@ struct Scalability: ParsableCommand {
             // Two at least, for a correlation (candidates) and a spread (queries); the corpus has under 10⁴ texts.
             if let value, !(2...100_000).contains(value) { throw ValidationError("\(name) \(value): expected 2 to 100000") }
         }
-        _ = try parsedMethods()
+        _ = try Self.parse(methods: methods)
     }
 
-    func parsedMethods() throws -> [ScalabilityBenchmark.Method]? {
+    static func parse(methods: String?) throws -> [ScalabilityBenchmark.Method]? {
         try methods.map { list in
             try list.split(separator: ",").map { name in
                 guard let method = ScalabilityBenchmark.Method(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
@@ -121,11 +121,76 @@ struct Scalability: ParsableCommand {
         if let candidates { options.candidates = candidates }
         if let queries { options.queries = queries }
         if let curvatureSequences { options.curvatureSequences = curvatureSequences }
-        if let methods = try parsedMethods() { options.methods = methods }
+        if let methods = try Self.parse(methods: methods) { options.methods = methods }
         let directory = URL(fileURLWithPath: out)
         let report = try ScalabilityBenchmark(options: options, directory: directory.appendingPathComponent("work")) { warn("· " + $0) }.run()
         let markdown = try ScalabilityReport.write(report, to: directory, quick: quick, seed: seed)
         print(markdown)
         warn("wrote \(directory.path)/results.md, results.json, pareto.svg")
+    }
+}
+
+struct LDS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lds",
+        abstract: "The linear datamodeling score of each method (Park et al.): do summed attributions predict retrained models' losses?",
+        discussion: """
+            Trains the scalability benchmark's GPT-NeoX on 1000 fortunes, scores 10 held-out queries against every \
+            training document with each method, then trains models on random halves of the training documents (2 seeds \
+            each) and reports, per method, the Spearman correlation over the subsets between the summed scores of a \
+            subset's documents and minus the query's loss under its models (mean ± std over the queries), in results.md \
+            and results.json under --out. The subset models' losses are kept in --out/work and reused.
+            """)
+
+    @Flag(help: "A tiny model and a few subsets (under a minute).")
+    var quick = false
+
+    @Option(parsing: .unconditional, help: "Seed of the data split, the subsets and the training.")
+    var seed: UInt64 = 1
+
+    @Option(help: "Output directory.")
+    var out = "lds-results"
+
+    @Option(help: "Directory of the fortune files.")
+    var corpus = FortuneCorpus.defaultDirectory
+
+    @Option(parsing: .unconditional, help: "Random subsets of the training documents (default: 32).")
+    var subsets: Int?
+
+    @Option(parsing: .unconditional, help: "Fraction α of the training documents in each subset, in (0, 1) (default: 0.5).")
+    var fraction: Double?
+
+    @Option(parsing: .unconditional, help: "Models trained per subset, their losses averaged (default: 2).")
+    var seedsPerSubset: Int?
+
+    @Option(parsing: .unconditional, help: "Absolute damping λ of every method with a curvature (default: 0.01).")
+    var damping: Double?
+
+    @Option(help: "Comma-separated methods (default: ekfac,ekfac-mlp,kfac,gdp,cka,trak): \(ScalabilityBenchmark.Method.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var methods: String?
+
+    func validate() throws {
+        if let damping { try OptionCheck.finite(damping, "--damping", positive: true) }
+        if let fraction, !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction \(fraction): expected a number strictly between 0 and 1") }
+        if let subsets, !(3...10_000).contains(subsets) { throw ValidationError("--subsets \(subsets): expected 3 to 10000") }
+        if let seedsPerSubset, !(1...100).contains(seedsPerSubset) { throw ValidationError("--seeds-per-subset \(seedsPerSubset): expected 1 to 100") }
+        _ = try Scalability.parse(methods: methods)
+    }
+
+    func run() throws {
+        var options = quick ? LDSBenchmark.Options.quick : LDSBenchmark.Options()
+        options.base.seed = seed
+        options.base.corpusDirectory = corpus
+        options.base.toolVersion = ToolVersion.current
+        if let damping { options.base.damping = damping }
+        if let subsets { options.subsets = subsets }
+        if let fraction { options.fraction = fraction }
+        if let seedsPerSubset { options.seedsPerSubset = seedsPerSubset }
+        if let methods = try Scalability.parse(methods: methods) { options.base.methods = methods }
+        let directory = URL(fileURLWithPath: out)
+        let report = try LDSBenchmark(options: options, directory: directory.appendingPathComponent("work")) { warn("· " + $0) }.run()
+        let markdown = try LDSReport.write(report, to: directory, quick: quick, seed: seed)
+        print(markdown)
+        warn("wrote \(directory.path)/results.md, results.json")
     }
 }

@@ -340,6 +340,37 @@ import Testing
         #expect(missing.status != 0 && missing.standardError.contains("no fortune files"), "\(missing.standardError)")
     }
 
+    /// `bench lds --quick`: every method has an LDS in [−1, 1], the files are written, a rerun
+    /// reuses the subset models' losses and gives the same LDS, and a fraction outside (0, 1) is
+    /// refused with one line naming the option.
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: "/usr/share/games/fortunes/wisdom"),
+                   "Debian's fortunes package is not installed (apt-get install fortunes; .ci/run does)"))
+    func ldsQuickRuns() throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try Self.run(["bench", "lds", "--quick", "--out", directory.path])
+        #expect(result.status == 0, "\(result.standardError)")
+        func rows() throws -> [[String: Any]] {
+            let report = try JSONSerialization.jsonObject(with: Data(contentsOf: directory.appendingPathComponent("results.json"))) as! [String: Any]
+            return report["results"] as! [[String: Any]]
+        }
+        let first = try rows()
+        #expect(first.map { $0["method"] as! String } == ["cg", "ekfac", "kfac", "gdp", "cka"])
+        for row in first {
+            let value = (row["ldsMean"] as? NSNumber)?.doubleValue ?? .nan
+            #expect(value >= -1 && value <= 1, "\(row["method"]!) LDS = \(value)")
+        }
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("results.md").path))
+        let again = try Self.run(["bench", "lds", "--quick", "--out", directory.path])
+        #expect(again.status == 0 && !again.standardError.contains("LDS: subset"), "the subsets were retrained: \(again.standardError)")
+        #expect(try rows().map { ($0["ldsMean"] as! NSNumber).doubleValue } == first.map { ($0["ldsMean"] as! NSNumber).doubleValue })
+        for fraction in ["0", "1", "1.5", "nan"] {
+            let refused = try Self.run(["bench", "lds", "--quick", "--out", directory.path, "--fraction", fraction])
+            let errors = refused.standardError.split(separator: "\n").filter { $0.hasPrefix("Error") }
+            #expect(refused.status != 0 && errors.count == 1 && errors[0].contains("--fraction"), "--fraction \(fraction): \(refused.standardError)")
+        }
+    }
+
     /// An interrupted training run continues from its checkpoint to the same weights.
     @Test func trainingResumesFromItsCheckpoint() throws {
         let directory = try Self.temporaryDirectory()

@@ -69,6 +69,9 @@ import Testing
             + c("bench scalability", ["bench", "scalability", "--quick", "--out", "OUT"],
                 [("--damping", .positiveReal), ("--candidates", .positive), ("--queries", .positive),
                  ("--curvature-sequences", .positive), ("--seed", .seed)], runAccepted: false)
+            + c("bench lds", ["bench", "lds", "--quick", "--out", "OUT"],
+                [("--damping", .positiveReal), ("--subsets", .positive), ("--seeds-per-subset", .positive), ("--seed", .seed)],
+                runAccepted: false)
     }()
 
     /// Factors of the example model and an index of the example data, made once.
