@@ -38,6 +38,9 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
     /// Not an influence: linear CKA between the query's and the document's gradients per
     /// module (`GradientCKA`), the paper's similarity baseline.
     case cka
+    /// Not a preconditioner: TRAK (Park et al.), random projections of the gradients of an
+    /// ensemble of models and their kernel regression (`TRAKScorer`).
+    case trak
 
     /// Whether the method is built from curvature data and exact Gauss–Newton products.
     public var usesCurvatureData: Bool { self == .cg || self == .lissa || self == .arnoldi }
@@ -50,7 +53,7 @@ public enum PreconditionerMethod: String, Sendable, CaseIterable, Codable {
         switch self {
         case .ekfac: EKFACPreconditioner(factors: factors, damping: damping, scope: scope)
         case .kfac: KFACPreconditioner(factors: factors, damping: damping, scope: scope)
-        case .gdp, .cka: IdentityPreconditioner(layouts: factors.layouts)
+        case .gdp, .cka, .trak: IdentityPreconditioner(layouts: factors.layouts)
         case .cg, .lissa, .arnoldi: preconditionFailure("\(rawValue) is built from curvature data (GaussNewtonProduct), not from factors")
         }
     }

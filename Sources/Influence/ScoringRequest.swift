@@ -76,7 +76,13 @@ public struct ScoringRequest: Sendable {
     /// `--method arnoldi`: Arnoldi iterations and the eigenpairs kept.
     public var arnoldiIterations = 200
     public var arnoldiRank = 50
-    /// The random start of Arnoldi and the batch order of LiSSA.
+    /// `--method trak`: the ensemble's other models (the stage's model is the first), the data
+    /// whose projected gradients form the kernel (nil: the training documents scored), and the
+    /// projection's length. The projections are seeded with `estimatorSeed`.
+    public var trakModels: [String] = []
+    public var trakData: String?
+    public var trakDimension = 2048
+    /// The random start of Arnoldi, the batch order of LiSSA and TRAK's projections.
     public var estimatorSeed: UInt64 = 0
     /// One-line progress of long one-time work (Arnoldi's iterations).
     public var log: @Sendable (String) -> Void = { _ in }

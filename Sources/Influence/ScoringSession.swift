@@ -75,6 +75,10 @@ public final class ScoringSession {
         var collector = ScoreCollector(queryIDs: queryRecords.ids, documentIDs: Array(trainRecords.ids[part]), moduleCount: layouts.count,
                                        topK: request.topK, keepsModules: request.perModule)
         let documents = Array(trainRecords.examples[part])
+        if request.method == .trak {
+            try scoreTRAK(queries: queryRecords.examples, documents: documents, into: &collector, progress: progress)
+            return (ScoreResults(collector, layouts: layouts), shardDescription(part, of: trainRecords.examples.count))
+        }
         if request.method == .cka {
             try scoreCKA(queries: queryRecords.examples, documents: documents, into: &collector, progress: progress)
             return (ScoreResults(collector, layouts: layouts), shardDescription(part, of: trainRecords.examples.count))
@@ -139,6 +143,35 @@ public final class ScoringSession {
 
     /// `--method cka`: each query's normalised gradient Grams per module, then each batch of
     /// documents' gradients, their Grams, and the mean over modules of the Grams' inner products.
+    /// TRAK over the stage's model and `request.trakModels`: every model must read the query
+    /// model's tokens (the same vocabulary); the kernel is built on `request.trakData`.
+    private func scoreTRAK(queries: [TokenizedExample], documents: [TokenizedExample], into collector: inout ScoreCollector,
+                           progress: (ScoringProgress) -> Void) throws {
+        guard case .single = request.stages else { throw InputError("--method trak scores single-stage only (give --model)") }
+        var models = [queryModel.model]
+        for path in request.trakModels {
+            let other = try LoadedModel(path: path, precision: .stored)
+            guard other.model.hyperparameters.vocabularySize == queryModel.model.hyperparameters.vocabularySize,
+                  other.tokenizer.vocabularySize == queryModel.tokenizer.vocabularySize else {
+                throw InputError("\(path): its vocabulary differs from the model's; TRAK's ensemble must share the tokenizer")
+            }
+            models.append(other.model)
+        }
+        let kernelData = request.trakData.map { path in
+            Result { try queryModel.tokenize(file: path, maxLength: request.maxSequenceLength ?? queryModel.context, requireLabels: false).examples }
+        }
+        let training = try kernelData?.get() ?? (try records().train.examples)
+        let scorer = try TRAKScorer(models: models, training: training, selection: request.modules, dimension: request.trakDimension,
+                                    seed: request.estimatorSeed, batchSize: request.batchSize, log: request.log)
+        let prepared = try scorer.prepare(queries: queries)
+        progress(ScoringProgress(scored: 0, total: documents.count))
+        for start in stride(from: 0, to: documents.count, by: request.batchSize) {
+            let batch = Array(documents[start..<min(start + request.batchSize, documents.count)])
+            try collector.add(first: start, total: try scorer.scores(prepared, documents: batch), perModule: [])
+            progress(ScoringProgress(scored: start + batch.count, total: documents.count))
+        }
+    }
+
     private func scoreCKA(queries: [TokenizedExample], documents: [TokenizedExample], into collector: inout ScoreCollector,
                           progress: (ScoringProgress) -> Void) throws {
         let runner = GradientRunner(model: queryModel.model, layouts: layouts)
@@ -242,6 +275,7 @@ public final class ScoringSession {
                   "damping=\(request.damping)", "scope=\(request.dampingScope)", "method=\(request.method.rawValue)",
                   "curvature=\(request.curvatureData.map { FileDigest.fingerprint(ofPath: $0) } ?? "factors") \(request.cgTolerance) \(request.cgIterations)",
                   "estimators=\(request.lissaDepth) \(request.lissaScale) \(request.lissaRepeats) \(request.arnoldiIterations) \(request.arnoldiRank) \(request.estimatorSeed)",
+                  "trak=\(request.trakModels) \(request.trakData.map { FileDigest.fingerprint(ofPath: $0) } ?? "train") \(request.trakDimension)",
                   "modules=\(request.modules)", "topK=\(String(describing: request.topK))", "perModule=\(request.perModule)",
                   "queryRank=\(String(describing: request.queryRank))", "batch=\(request.batchSize)",
                   "seqLen=\(String(describing: request.maxSequenceLength))", "chat=\(request.chat)", "shards=\(request.shard.count)"]

@@ -38,6 +38,9 @@ public final class TRAKScorer {
             let runner = GradientRunner(model: model, layouts: layouts)
             let phi = try Self.features(training, projection: projection, runner: runner, batchSize: batchSize)
             let k = projection.dimension
+            if i == 0 && k > training.count {
+                log("trak: \(k) features from \(training.count) sequences: ΦᵀΦ is singular and only the ridge inverts it (a --trak-dimension below the number of sequences avoids this)")
+            }
             let kernel = Matrix<Double>(rows: k, cols: k)
             Double.syrk(.transposed, n: k, k: training.count, alpha: 1, a: phi.storage, lda: k, beta: 0, c: kernel.storage, ldc: k)
             kernel.symmetrizeFromUpper()
@@ -70,18 +73,35 @@ public final class TRAKScorer {
         return out
     }
 
-    /// The ensemble's mean attribution, [query][candidate].
-    public func scores(queries: [TokenizedExample], candidates: [TokenizedExample]) throws -> [[Double]] {
-        var total = [[Double]](repeating: [Double](repeating: 0, count: candidates.count), count: queries.count)
-        for member in members {
+    /// Each model's preconditioned query features φ(q)ᵀ(ΦᵀΦ + ρI)⁻¹, computed once for any
+    /// number of document batches.
+    public struct PreparedQueries {
+        let perModel: [Matrix<Double>]
+        public let count: Int
+    }
+
+    public func prepare(queries: [TokenizedExample]) throws -> PreparedQueries {
+        PreparedQueries(perModel: try members.map { member in
             let fq = try Self.features(queries, projection: member.projection, runner: member.runner, batchSize: batchSize)
-            let fc = try Self.features(candidates, projection: member.projection, runner: member.runner, batchSize: batchSize)
-            let preconditioned = Matrix<Double>.product(fq, member.inverseKernel)
-            let s = Matrix<Double>.product(preconditioned, fc, transposeB: .transposed)
-            for q in queries.indices {
-                for c in candidates.indices { total[q][c] += s.storage[q * candidates.count + c] / Double(members.count) }
+            return Matrix<Double>.product(fq, member.inverseKernel)
+        }, count: queries.count)
+    }
+
+    /// The ensemble's mean attribution of `documents` to the prepared queries, [query][document].
+    public func scores(_ queries: PreparedQueries, documents: [TokenizedExample]) throws -> [[Double]] {
+        var total = [[Double]](repeating: [Double](repeating: 0, count: documents.count), count: queries.count)
+        for (member, preconditioned) in zip(members, queries.perModel) {
+            let fd = try Self.features(documents, projection: member.projection, runner: member.runner, batchSize: batchSize)
+            let s = Matrix<Double>.product(preconditioned, fd, transposeB: .transposed)
+            for q in 0..<queries.count {
+                for d in documents.indices { total[q][d] += s.storage[q * documents.count + d] / Double(members.count) }
             }
         }
         return total
+    }
+
+    /// The ensemble's mean attribution, [query][candidate].
+    public func scores(queries: [TokenizedExample], candidates: [TokenizedExample]) throws -> [[Double]] {
+        try scores(try prepare(queries: queries), documents: candidates)
     }
 }

@@ -10,12 +10,15 @@ public struct RunIdentity: Codable, Equatable, Sendable {
     /// The config or model directory the run started from, as given.
     public var start: String
     public var sequenceLength: Int?
+    /// The random subset of the data trained on ("fraction seed"), nil for all of it.
+    public var subset: String?
 
-    public init(configuration: Trainer.Configuration, dataFingerprint: String, start: String, sequenceLength: Int?) {
+    public init(configuration: Trainer.Configuration, dataFingerprint: String, start: String, sequenceLength: Int?, subset: String? = nil) {
         self.configuration = configuration
         self.dataFingerprint = dataFingerprint
         self.start = start
         self.sequenceLength = sequenceLength
+        self.subset = subset
     }
 
     public init(contentsOf url: URL) throws {

@@ -1,6 +1,7 @@
 import Checkpoints
 import Foundation
 import Models
+import Numerics
 import Tokenization
 
 /// What a training run learns: next-token prediction, or a sequence classifier on
@@ -43,6 +44,9 @@ public final class TrainingRun {
         public var saveEvery = 0
         /// Stop after this optimizer step with a checkpoint.
         public var maxSteps: Int?
+        /// Train on a random subset of this fraction of the sequences (TRAK's ensembles, LDS), drawn with `subsetSeed`.
+        public var subsetFraction: Double?
+        public var subsetSeed: UInt64 = 0
 
         public init(start: Start, data: String, out: URL) {
             self.start = start
@@ -63,6 +67,8 @@ public final class TrainingRun {
     public let trainer: Trainer
     /// The tokenised training data.
     public let data: TokenizedRecords
+    /// The sequences trained on: all of `data`, or its random subset.
+    public let examples: [TokenizedExample]
     /// The optimizer step the run starts at (after a checkpoint's, when resuming).
     public let firstStep: Int
     private let tokenizerFiles: TokenizerFiles
@@ -97,21 +103,34 @@ public final class TrainingRun {
         data = try TokenizedRecords(records, tokenizer: bpe, contextLength: context, source: options.data,
                                     maxLength: options.sequenceLength ?? context, labels: start.labels)
         if data.truncated > 0 { log("note: cut \(data.truncated) sequences to \(min(options.sequenceLength ?? context, context)) tokens") }
-        trainer = Trainer(model: model, examples: data.examples, configuration: options.configuration, reference: start.reference)
+        examples = Self.subset(data.examples, fraction: options.subsetFraction, seed: options.subsetSeed)
+        trainer = Trainer(model: model, examples: examples, configuration: options.configuration, reference: start.reference)
 
         let startPath: String
         switch options.start {
         case .config(let path, _), .model(let path): startPath = path
         }
         identity = RunIdentity(configuration: options.configuration, dataFingerprint: FileDigest.fingerprint(ofPath: options.data),
-                               start: startPath, sequenceLength: options.sequenceLength)
+                               start: startPath, sequenceLength: options.sequenceLength,
+                               subset: options.subsetFraction.map { "\($0) \(options.subsetSeed)" })
         tokenizerFiles = start.tokenizer
         self.extraConfig = extraConfig
         self.model = model
         firstStep = try Self.resume(trainer, model: model, identity: identity, checkpoint: options.out.appendingPathComponent("checkpoint"))
         if firstStep > 0 { log("resuming at step \(firstStep + 1) of \(trainer.totalSteps)") }
-        let tokens = data.examples.reduce(0) { $0 + $1.tokens.count }
-        log("training \(data.examples.count) sequences (\(tokens) tokens) for \(trainer.totalSteps) optimizer steps")
+        let tokens = examples.reduce(0) { $0 + $1.tokens.count }
+        log("training \(examples.count) sequences\(examples.count < data.examples.count ? " (a random \(examples.count) of \(data.examples.count))" : "") (\(tokens) tokens) for \(trainer.totalSteps) optimizer steps")
+    }
+
+    /// round(fraction · n) of `examples` (at least one), chosen by a shuffle from `seed`, in their
+    /// original order; all of them without a fraction.
+    public static func subset(_ examples: [TokenizedExample], fraction: Double?, seed: UInt64) -> [TokenizedExample] {
+        guard let fraction else { return examples }
+        var random = RandomGenerator(seed: seed)
+        var order = Array(examples.indices)
+        random.shuffle(&order)
+        let size = max(1, min(examples.count, Int((fraction * Double(examples.count)).rounded())))
+        return order.prefix(size).sorted().map { examples[$0] }
     }
 
     /// Trains from `firstStep` to `maxSteps` or the end, saving checkpoints on the way; `progress`
@@ -142,7 +161,7 @@ public final class TrainingRun {
         }
         if step < total { return .stopped(afterStep: step, totalSteps: total, checkpoint: checkpointURL) }
         // Weights can be finite and still too large to give a finite loss.
-        let finalLoss = model.meanLoss(data.examples)
+        let finalLoss = model.meanLoss(examples)
         guard finalLoss.isFinite else {
             throw InputError("training diverged: the trained model's loss on \(options.data) is \(finalLoss) (try a lower --learning-rate); nothing written to \(options.out.relativePath)")
         }

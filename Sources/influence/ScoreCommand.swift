@@ -21,7 +21,7 @@ struct Score: ParsableCommand {
             """)
 
     @Option(help: "The model: a Hugging Face directory or a .gguf file (single-stage influence).") var model: String?
-    @Option(help: "Factors directory from `influence fit` (not needed with --method gdp, cg, lissa, arnoldi or cka).") var factors: String?
+    @Option(help: "Factors directory from `influence fit` (not needed with --method gdp, cg, lissa, arnoldi, cka or trak).") var factors: String?
     @Option(help: "Multi-stage: the pre-trained model, which gives the training documents' gradients.") var pretrained: String?
     @Option(help: "Multi-stage: factors fitted with the pre-trained model on pre-training data.") var pretrainedFactors: String?
     @Option(help: "Multi-stage: the fine-tuned model, which gives the queries' gradients.") var finetuned: String?
@@ -35,7 +35,7 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "Damping λ: a positive number, a multiple of the mean eigenvalue such as 0.001x, or auto (0.1x).")
     var damping: Damping = .absolute(1e-4)
     @Option(help: "Mean eigenvalue of relative damping (0.001x, auto): over each module (default) or each block.") var dampingScope: DampingScope = .module
-    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow), lissa or arnoldi (on the same matrix), or cka (linear CKA of the query's and the document's gradients per module, a similarity baseline).")
+    @Option(help: "ekfac, kfac, gdp (gradient dot product, no preconditioner), cg (conjugate gradients with the exact Gauss-Newton matrix of --curvature-data: the ground truth, slow), lissa or arnoldi (on the same matrix), cka (linear CKA of the query's and the document's gradients per module, a similarity baseline), or trak (random projections of the gradients of an ensemble: --model and every --trak-model).")
     var method: PreconditionerMethod = .ekfac
     @Option(help: "--method cg, lissa, arnoldi: JSON Lines data whose Gauss-Newton matrix to invert (default: the fitting data recorded in --factors).")
     var curvatureData: String?
@@ -49,6 +49,10 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "--method cg: iteration limit of each solve.") var cgIterations = 1000
     @Option(help: "--method cg with --factors: none (plain CG) or ekfac (preconditioned by the factors at the same damping: the same solution, fewer iterations when the factors are good).")
     var cgPreconditioner: PretrainedPreconditioner = .none
+    @Option(help: "--method trak: another model of the ensemble (repeatable; --model is the first), e.g. trained with `influence train --subset-fraction 0.5 --subset-seed K`.")
+    var trakModel: [String] = []
+    @Option(help: "--method trak: JSON Lines data whose projected gradients form the kernel (default: --train).") var trakData: String?
+    @Option(parsing: .unconditional, help: "--method trak: projected features per model.") var trakDimension = 2048
     @Option(help: "Modules to score over: all, mlp or attention.") var modules: ModuleSelection = .all
     @Option(parsing: .unconditional, help: "Keep the K best documents per query (JSON Lines output).") var topK: Int?
     @Flag(help: "Add each module's contribution.") var perModule = false
@@ -77,6 +81,9 @@ struct Score: ParsableCommand {
         try OptionCheck.positive(arnoldiRank, "--arnoldi-rank", largest: 100_000)
         if !(lissaScale > 0 && lissaScale.isFinite) { throw ValidationError("--lissa-scale \(lissaScale): expected a positive number") }
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
+        try OptionCheck.positive(trakDimension, "--trak-dimension", largest: 1_000_000)
+        if method != .trak && (!trakModel.isEmpty || trakData != nil) { throw ValidationError("--trak-model and --trak-data are for --method trak") }
+        if method == .trak && perModule { throw ValidationError("--per-module: TRAK's kernel couples the modules, so it has no per-module scores") }
         try OptionCheck.positive(queryRank, "--query-rank")
         try OptionCheck.inRange(seqLen, "--seq-len", 2)
         if pretrained != nil || finetuned != nil {
@@ -112,6 +119,7 @@ struct Score: ParsableCommand {
         chatRequest.curvatureData = curvatureData
         chatRequest.cgTolerance = cgTolerance
         chatRequest.cgIterations = cgIterations
+        (chatRequest.trakModels, chatRequest.trakData, chatRequest.trakDimension) = (trakModel, trakData, trakDimension)
         chatRequest.cgPreconditioned = cgPreconditioner == .ekfac
         (chatRequest.lissaDepth, chatRequest.lissaScale, chatRequest.lissaRepeats) = (lissaDepth, lissaScale, lissaRepeats)
         (chatRequest.arnoldiIterations, chatRequest.arnoldiRank, chatRequest.estimatorSeed) = (arnoldiIterations, arnoldiRank, estimatorSeed)

@@ -34,6 +34,9 @@ struct Train: ParsableCommand {
     @Option(parsing: .unconditional, help: "Cut sequences to this many tokens (default: the model's context).") var seqLen: Int?
     @Option(parsing: .unconditional, help: "Add (α/2)‖θ − θ_from‖² to the loss (needs --from).") var proximity = 0.0
     @Option(parsing: .unconditional, help: "Save a checkpoint every N optimizer steps (0: only at the end).") var saveEvery = 0
+    @Option(parsing: .unconditional, help: "Train on a random fraction of the sequences, in (0, 1] (TRAK's ensemble: 0.5 with a --subset-seed per model).")
+    var subsetFraction: Double?
+    @Option(parsing: .unconditional, help: "Seed of the --subset-fraction draw.") var subsetSeed: UInt64 = 0
     @Option(parsing: .unconditional, help: "Stop after this optimizer step with a checkpoint; the same command without it continues.")
     var maxSteps: Int?
 
@@ -60,6 +63,9 @@ struct Train: ParsableCommand {
         try OptionCheck.finite(clipNorm, "--clip-norm")
         try OptionCheck.finite(weightDecay, "--weight-decay")
         try OptionCheck.finite(proximity, "--proximity")
+        if let subsetFraction, !(subsetFraction > 0 && subsetFraction <= 1) {
+            throw ValidationError("--subset-fraction \(subsetFraction): expected a number in (0, 1]")
+        }
     }
 
     func run() throws {
@@ -70,6 +76,7 @@ struct Train: ParsableCommand {
         (c.clipNorm, c.seed, c.proximity, c.optimizer.weightDecay) = (clipNorm, seed, proximity, weightDecay)
         (options.task, options.labels, options.configuration) = (task, labelNames, c)
         (options.sequenceLength, options.saveEvery, options.maxSteps) = (seqLen, saveEvery, maxSteps)
+        (options.subsetFraction, options.subsetSeed) = (subsetFraction, subsetSeed)
         let training = try TrainingRun(options, log: warn)
         let bar = ProgressBar("train", total: training.trainer.totalSteps, unit: "step")
         let outcome: TrainingRun.Outcome

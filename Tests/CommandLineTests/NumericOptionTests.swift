@@ -53,7 +53,8 @@ import Testing
             + c("fit", ["fit", example, "--data", "\(data)/train.jsonl", "--out", "OUT"],
                 [("--max-sequences", .positive), ("--seq-len", .positive), ("--batch-size", .positiveCapped), ("--seed", .seed)])
             + c("score", ["score", "--model", example, "--factors", "FACTORS"] + scoreInputs,
-                [("--top-k", .positive), ("--query-rank", .positive), ("--batch-size", .positiveCapped), ("--seq-len", .positive)])
+                [("--top-k", .positive), ("--query-rank", .positive), ("--batch-size", .positiveCapped), ("--seq-len", .positive),
+                 ("--trak-dimension", .positive)])
             + c("score multi-stage", ["score", "--pretrained", example, "--finetuned", example, "--method", "gdp"] + scoreInputs,
                 [("--top-k", .positive), ("--query-rank", .positive), ("--batch-size", .positiveCapped), ("--seq-len", .positive)])
             + c("distance", ["distance", example, example], [("--alpha", .nonNegativeReal)])
