@@ -68,6 +68,35 @@ public final class ArnoldiPreconditioner: Preconditioner {
                    eigenvalues.first ?? 0, eigenvalues.last ?? 0))
     }
 
+    /// Eigenpairs read back from `save(to:identity:)`'s file: refused unless the file was made
+    /// for `identity` (the model, the curvature data, the modules and the Arnoldi settings) and
+    /// its vectors have the product's length. Eigenpairs do not depend on the damping.
+    public init(loading url: URL, identity: String, product: GaussNewtonProduct, damping: Double) throws {
+        guard damping > 0, damping.isFinite else { throw InputError("arnoldi needs a positive absolute damping (such as --damping 0.01)") }
+        let file: SafeTensorsFile
+        do { file = try SafeTensorsFile(url: url) } catch { throw InputError("\(url.path): not a readable Arnoldi store (\(error))") }
+        guard file.metadata["arnoldi_identity"] == identity else {
+            throw InputError("\(url.path): its eigenpairs were computed for another model, curvature data, module selection or Arnoldi setting; delete it or give another --arnoldi-store")
+        }
+        let values = try file.doubles("eigenvalues"), flat = try file.doubles("eigenvectors")
+        let n = product.parameterCount
+        guard !values.isEmpty, flat.count == values.count * n, values.allSatisfy(\.isFinite), flat.allSatisfy(\.isFinite) else {
+            throw InputError("\(url.path): \(values.count) eigenvalues and \(flat.count) vector entries do not make eigenvectors of length \(n)")
+        }
+        self.product = product
+        self.damping = damping
+        eigenvalues = values
+        eigenvectors = (0..<values.count).map { Array(flat[($0 * n)..<(($0 + 1) * n)]) }
+    }
+
+    /// Writes the eigenpairs atomically as safetensors (Float64), tagged with `identity`.
+    public func save(to url: URL, identity: String) throws {
+        var writer = SafeTensorsWriter(metadata: ["format": "swift-influence arnoldi eigenpairs", "arnoldi_identity": identity])
+        writer.add("eigenvalues", shape: [eigenvalues.count], doubles: eigenvalues)
+        writer.add("eigenvectors", shape: [eigenvectors.count, product.parameterCount], doubles: eigenvectors.flatMap { $0 })
+        try writer.write(to: url)
+    }
+
     public func apply(module m: Int, to gradient: UnsafeMutablePointer<Float>) {
         preconditionFailure("arnoldi couples the modules: precondition whole queries with apply(toAll:)")
     }

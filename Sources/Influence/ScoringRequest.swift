@@ -76,6 +76,9 @@ public struct ScoringRequest: Sendable {
     /// `--method arnoldi`: Arnoldi iterations and the eigenpairs kept.
     public var arnoldiIterations = 200
     public var arnoldiRank = 50
+    /// `--method arnoldi`: a safetensors file of the eigenpairs, read when it exists (and was made
+    /// for the same model, curvature data, modules and settings), else written.
+    public var arnoldiStore: String?
     /// `--method trak`: the ensemble's other models (the stage's model is the first), the data
     /// whose projected gradients form the kernel (nil: the training documents scored), and the
     /// projection's length. The projections are seeded with `estimatorSeed`.

@@ -332,8 +332,22 @@ public final class ScoringSession {
             return try LiSSAPreconditioner(product: product, damping: lambda, depth: request.lissaDepth, scale: request.lissaScale,
                                            repeats: request.lissaRepeats, seed: request.estimatorSeed)
         case .arnoldi:
-            return try ArnoldiPreconditioner(product: product, damping: lambda, iterations: request.arnoldiIterations,
-                                             rank: request.arnoldiRank, seed: request.estimatorSeed, log: request.log)
+            let identity = ["model=\(model.model.fingerprint)", "data=\(FileDigest.fingerprint(ofPath: data))",
+                            "sequences=\(examples.count) \(examples.reduce(0) { $0 + $1.tokens.count })",
+                            "modules=" + layouts.map { "\($0.name):\($0.outputSize)x\($0.inputSize)" }.joined(separator: ","),
+                            "iterations=\(request.arnoldiIterations) rank=\(request.arnoldiRank) seed=\(request.estimatorSeed)"].joined(separator: " ")
+            if let store = request.arnoldiStore, FileManager.default.fileExists(atPath: store) {
+                let stored = try ArnoldiPreconditioner(loading: URL(fileURLWithPath: store), identity: identity, product: product, damping: lambda)
+                request.log("arnoldi: read \(stored.eigenvalues.count) eigenpairs from \(store)")
+                return stored
+            }
+            let arnoldi = try ArnoldiPreconditioner(product: product, damping: lambda, iterations: request.arnoldiIterations,
+                                                    rank: request.arnoldiRank, seed: request.estimatorSeed, log: request.log)
+            if let store = request.arnoldiStore {
+                try arnoldi.save(to: URL(fileURLWithPath: store), identity: identity)
+                request.log("arnoldi: wrote \(arnoldi.eigenvalues.count) eigenpairs to \(store)")
+            }
+            return arnoldi
         default:
             // With factors, EK-FAC at the same λ preconditions the solves: the same answer in fewer iterations.
             let ekfac = try directory.flatMap { directory in

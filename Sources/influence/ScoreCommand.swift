@@ -44,6 +44,8 @@ struct Score: ParsableCommand {
     @Option(parsing: .unconditional, help: "--method lissa: estimates averaged.") var lissaRepeats = 1
     @Option(parsing: .unconditional, help: "--method arnoldi: Arnoldi iterations.") var arnoldiIterations = 200
     @Option(parsing: .unconditional, help: "--method arnoldi: top eigenpairs kept.") var arnoldiRank = 50
+    @Option(help: "--method arnoldi: a .safetensors file of the eigenpairs: read if it exists (made for the same model, curvature data, modules and settings), else written.")
+    var arnoldiStore: String?
     @Option(parsing: .unconditional, help: "--method lissa, arnoldi: seed of the batch order and of the random start.") var estimatorSeed: UInt64 = 0
     @Option(parsing: .unconditional, help: "--method cg: relative residual each query's solve must reach.") var cgTolerance = 1e-5
     @Option(parsing: .unconditional, help: "--method cg: iteration limit of each solve.") var cgIterations = 1000
@@ -82,6 +84,7 @@ struct Score: ParsableCommand {
         if !(lissaScale > 0 && lissaScale.isFinite) { throw ValidationError("--lissa-scale \(lissaScale): expected a positive number") }
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
         try OptionCheck.positive(trakDimension, "--trak-dimension", largest: 1_000_000)
+        if arnoldiStore != nil && method != .arnoldi { throw ValidationError("--arnoldi-store is for --method arnoldi") }
         if method != .trak && (!trakModel.isEmpty || trakData != nil) { throw ValidationError("--trak-model and --trak-data are for --method trak") }
         if method == .trak && perModule { throw ValidationError("--per-module: TRAK's kernel couples the modules, so it has no per-module scores") }
         try OptionCheck.positive(queryRank, "--query-rank")
@@ -123,6 +126,7 @@ struct Score: ParsableCommand {
         chatRequest.cgPreconditioned = cgPreconditioner == .ekfac
         (chatRequest.lissaDepth, chatRequest.lissaScale, chatRequest.lissaRepeats) = (lissaDepth, lissaScale, lissaRepeats)
         (chatRequest.arnoldiIterations, chatRequest.arnoldiRank, chatRequest.estimatorSeed) = (arnoldiIterations, arnoldiRank, estimatorSeed)
+        chatRequest.arnoldiStore = arnoldiStore
         chatRequest.log = { warn($0) }
         var bar: ProgressBar?
         let results: (results: ScoreResults, shard: ScoreShard?)

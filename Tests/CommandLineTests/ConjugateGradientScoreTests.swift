@@ -60,6 +60,29 @@ import Testing
         #expect(try Self.matrix(out).joined().allSatisfy(\.isFinite))
     }
 
+    /// `--arnoldi-store`: the first run writes the eigenpairs, a second (at another damping)
+    /// reads them instead of iterating and scores as a fresh run at that damping does; another
+    /// rank is refused in one line naming the file.
+    @Test func arnoldiEigenpairsAreStoredAndReused() throws {
+        let directory = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = directory.appendingPathComponent("eigenpairs.safetensors").path
+        func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+        let settings = ["--method", "arnoldi", "--curvature-data", "\(CLI.data)/train.jsonl", "--arnoldi-iterations", "20", "--arnoldi-rank", "8"]
+        let first = try Self.score(settings + ["--damping", "0.1", "--arnoldi-store", store], out: path("first.json"))
+        #expect(first.status == 0 && first.standardError.contains("arnoldi: wrote 8 eigenpairs to"), "\(first.standardError)")
+        let reused = try Self.score(settings + ["--damping", "0.5", "--arnoldi-store", store], out: path("reused.json"))
+        #expect(reused.status == 0 && reused.standardError.contains("arnoldi: read 8 eigenpairs from"), "\(reused.standardError)")
+        #expect(!reused.standardError.contains("iterations, kept"))
+        let fresh = try Self.score(settings + ["--damping", "0.5"], out: path("fresh.json"))
+        #expect(fresh.status == 0)
+        #expect(try Self.matrix(path("reused.json")) == Self.matrix(path("fresh.json")))
+        let other = try Self.score(["--method", "arnoldi", "--curvature-data", "\(CLI.data)/train.jsonl", "--arnoldi-iterations", "20",
+                                    "--arnoldi-rank", "6", "--damping", "0.1", "--arnoldi-store", store], out: path("other.json"))
+        let errors = other.standardError.split(separator: "\n").filter { $0.hasPrefix("Error") }
+        #expect(other.status != 0 && errors.count == 1 && errors[0].contains(store), "\(other.standardError)")
+    }
+
     @Test func ckaScoresAreSimilaritiesInTheUnitInterval() throws {
         let directory = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

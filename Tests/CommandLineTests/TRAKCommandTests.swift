@@ -46,5 +46,13 @@ import Testing
                     mentioning: "none")
         try refused(["train", "--from", CLI.example, "--data", "\(CLI.data)/train.jsonl", "--out", member, "--subset-fraction", "1.5"],
                     mentioning: "--subset-fraction")
+        // An ensemble member with another vocabulary (a wider embedding) cannot read the same tokens.
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(CLI.example)/config.json"))) as! [String: Any]
+        config["vocab_size"] = (config["vocab_size"] as! Int) + 64
+        let configPath = directory.appendingPathComponent("wider.json").path, wider = directory.appendingPathComponent("wider").path
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: configPath))
+        let made = try CLI.run(["train", "--init", configPath, "--tokenizer", CLI.example, "--data", "\(CLI.data)/train.jsonl", "--out", wider])
+        #expect(made.status == 0, "\(made.standardError)")
+        try refused(["score", "--model", CLI.example, "--method", "trak", "--trak-model", wider] + inputs, mentioning: "vocabulary differs")
     }
 }
