@@ -85,6 +85,9 @@ public struct ScoringRequest: Sendable {
     public var trakModels: [String] = []
     public var trakData: String?
     public var trakDimension = 2048
+    /// `--method trak`: a directory of each model's inverse kernel, read when made for the same
+    /// settings, else written (the featurisation of the kernel data is then done once).
+    public var trakStore: String?
     /// The random start of Arnoldi, the batch order of LiSSA and TRAK's projections.
     public var estimatorSeed: UInt64 = 0
     /// One-line progress of long one-time work (Arnoldi's iterations).

@@ -162,7 +162,11 @@ public final class ScoringSession {
         }
         let training = try kernelData?.get() ?? (try records().train.examples)
         let scorer = try TRAKScorer(models: models, training: training, selection: request.modules, dimension: request.trakDimension,
-                                    seed: request.estimatorSeed, batchSize: request.batchSize, log: request.log)
+                                    seed: request.estimatorSeed, batchSize: request.batchSize,
+                                    store: request.trakStore.map { URL(fileURLWithPath: $0) },
+                                    trainingIdentity: FileDigest.fingerprint(ofPath: request.trakData ?? request.train)
+                                        + " \(request.maxSequenceLength ?? queryModel.context)",
+                                    log: request.log)
         let prepared = try scorer.prepare(queries: queries)
         progress(ScoringProgress(scored: 0, total: documents.count))
         for start in stride(from: 0, to: documents.count, by: request.batchSize) {

@@ -27,15 +27,29 @@ public final class TRAKScorer {
 
     /// Featurises `training` under each of `models` (the one-time work), modules selected by
     /// `selection`; model i's projection is seeded with `seed + i`.
+    ///
+    /// With `store`, model i's (ΦᵀΦ + ρI)⁻¹ is read from `store/model-i.safetensors` when that
+    /// file was made for the same model, `trainingIdentity` (what names the training data, such
+    /// as its file digest), modules, dimension, seed and ridge, and written there otherwise.
     public init(models: [DecoderModel], training: [TokenizedExample], selection: ModuleSelection = .all, dimension: Int,
-                seed: UInt64, ridge: Double = 1e-6, batchSize: Int = 8, log: (String) -> Void = { _ in }) throws {
+                seed: UInt64, ridge: Double = 1e-6, batchSize: Int = 8, store: URL? = nil, trainingIdentity: String = "",
+                log: (String) -> Void = { _ in }) throws {
         guard !models.isEmpty else { throw InputError("trak: no models in the ensemble") }
         guard !training.isEmpty else { throw InputError("trak: no training sequences to featurise") }
         self.batchSize = batchSize
+        if let store { try FileManager.default.createDirectory(at: store, withIntermediateDirectories: true) }
         members = try models.enumerated().map { i, model in
             let layouts = model.moduleLayouts(selection, attentionBlocks: .perHead, includeBias: false)
             let projection = ProjectedGradients(layouts: layouts, dimension: dimension, seed: seed &+ UInt64(i))
             let runner = GradientRunner(model: model, layouts: layouts)
+            let identity = "model=\(model.fingerprint) data=\(trainingIdentity) sequences=\(training.count) modules=\(selection.rawValue) "
+                + "features=\(projection.dimension) seed=\(seed &+ UInt64(i)) ridge=\(ridge)"
+            let file = store?.appendingPathComponent("model-\(i).safetensors")
+            if let file, FileManager.default.fileExists(atPath: file.path) {
+                let inverse = try Self.readKernel(file, identity: identity, dimension: projection.dimension)
+                log("trak: model \(i + 1) of \(models.count): read its kernel from \(file.path)")
+                return Member(model: model, projection: projection, runner: runner, inverseKernel: inverse)
+            }
             let phi = try Self.features(training, projection: projection, runner: runner, batchSize: batchSize)
             let k = projection.dimension
             if i == 0 && k > training.count {
@@ -55,8 +69,26 @@ public final class TRAKScorer {
             let inverse = Matrix<Double>.product(scaled, eigen.eigenvectors, transposeB: .transposed)
             log(String(format: "trak: model %d of %d featurised (%d sequences, %d features; kernel eigenvalues %.3g to %.3g)",
                        i + 1, models.count, training.count, k, eigen.eigenvalues.first ?? 0, eigen.eigenvalues.last ?? 0))
+            if let file {
+                var writer = SafeTensorsWriter(metadata: ["format": "swift-influence trak kernel", "trak_identity": identity])
+                writer.add("inverse_kernel", shape: [k, k], doubles: Array(UnsafeBufferPointer(start: inverse.storage, count: k * k)))
+                try writer.write(to: file)
+            }
             return Member(model: model, projection: projection, runner: runner, inverseKernel: inverse)
         }
+    }
+
+    static func readKernel(_ file: URL, identity: String, dimension k: Int) throws -> Matrix<Double> {
+        let tensors: SafeTensorsFile
+        do { tensors = try SafeTensorsFile(url: file) } catch { throw InputError("\(file.path): not a readable TRAK kernel (\(error))") }
+        guard tensors.metadata["trak_identity"] == identity else {
+            throw InputError("\(file.path): this kernel was made for another model, training data, module selection, dimension or seed; delete it or give another --trak-store")
+        }
+        let values = try tensors.doubles("inverse_kernel")
+        guard values.count == k * k, values.allSatisfy(\.isFinite) else {
+            throw InputError("\(file.path): \(values.count) kernel entries, expected \(k) × \(k) finite values")
+        }
+        return Matrix(rows: k, cols: k, values: values)
     }
 
     /// [sequence × k] projected gradients in Float64.

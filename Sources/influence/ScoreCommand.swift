@@ -55,6 +55,8 @@ struct Score: ParsableCommand {
     var trakModel: [String] = []
     @Option(help: "--method trak: JSON Lines data whose projected gradients form the kernel (default: --train).") var trakData: String?
     @Option(parsing: .unconditional, help: "--method trak: projected features per model.") var trakDimension = 2048
+    @Option(help: "--method trak: a directory keeping each model's inverse kernel (read when made for the same models, data and settings, else written).")
+    var trakStore: String?
     @Option(help: "Modules to score over: all, mlp or attention.") var modules: ModuleSelection = .all
     @Option(parsing: .unconditional, help: "Keep the K best documents per query (JSON Lines output).") var topK: Int?
     @Flag(help: "Add each module's contribution.") var perModule = false
@@ -85,7 +87,9 @@ struct Score: ParsableCommand {
         try OptionCheck.positive(batchSize, "--batch-size", largest: OptionCheck.largestCount)
         try OptionCheck.positive(trakDimension, "--trak-dimension", largest: 1_000_000)
         if arnoldiStore != nil && method != .arnoldi { throw ValidationError("--arnoldi-store is for --method arnoldi") }
-        if method != .trak && (!trakModel.isEmpty || trakData != nil) { throw ValidationError("--trak-model and --trak-data are for --method trak") }
+        if method != .trak && (!trakModel.isEmpty || trakData != nil || trakStore != nil) {
+            throw ValidationError("--trak-model, --trak-data and --trak-store are for --method trak")
+        }
         if method == .trak && perModule { throw ValidationError("--per-module: TRAK's kernel couples the modules, so it has no per-module scores") }
         try OptionCheck.positive(queryRank, "--query-rank")
         try OptionCheck.inRange(seqLen, "--seq-len", 2)
@@ -123,6 +127,7 @@ struct Score: ParsableCommand {
         chatRequest.cgTolerance = cgTolerance
         chatRequest.cgIterations = cgIterations
         (chatRequest.trakModels, chatRequest.trakData, chatRequest.trakDimension) = (trakModel, trakData, trakDimension)
+        chatRequest.trakStore = trakStore
         chatRequest.cgPreconditioned = cgPreconditioner == .ekfac
         (chatRequest.lissaDepth, chatRequest.lissaScale, chatRequest.lissaRepeats) = (lissaDepth, lissaScale, lissaRepeats)
         (chatRequest.arnoldiIterations, chatRequest.arnoldiRank, chatRequest.estimatorSeed) = (arnoldiIterations, arnoldiRank, estimatorSeed)

@@ -34,6 +34,20 @@ import Testing
         #expect(scale > 0)
         #expect(zip(scores.joined(), expected.joined()).allSatisfy { abs($0 - $1) <= 1e-9 * scale }, "\(scores) vs \(expected)")
 
+        // --trak-store: the first run writes each model's kernel, the second reads them and scores the same.
+        let store = directory.appendingPathComponent("kernels").path
+        var stored: [[[Double]]] = []
+        for run in 0..<2 {
+            let path = directory.appendingPathComponent("stored-\(run).json").path
+            let result = try CLI.run(["score", "--model", CLI.example, "--method", "trak", "--trak-model", member, "--trak-dimension", "6",
+                                      "--trak-store", store, "--queries", "\(CLI.data)/queries.jsonl", "--train", "\(CLI.data)/train.jsonl",
+                                      "--out", path])
+            #expect(result.status == 0 && result.standardError.contains("read its kernel") == (run == 1), "\(result.standardError)")
+            let matrix = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+            stored.append((matrix["scores"] as! [[NSNumber]]).map { $0.map(\.doubleValue) })
+        }
+        #expect(stored[0] == scores && stored[1] == scores)
+
         func refused(_ arguments: [String], mentioning option: String) throws {
             let result = try CLI.run(arguments)
             let errors = result.standardError.split(separator: "\n").filter { $0.hasPrefix("Error") }
@@ -41,6 +55,8 @@ import Testing
         }
         let inputs = ["--queries", "\(CLI.data)/queries.jsonl", "--train", "\(CLI.data)/train.jsonl"]
         try refused(["score", "--model", CLI.example, "--method", "trak", "--per-module"] + inputs, mentioning: "--per-module")
+        try refused(["score", "--model", CLI.example, "--method", "trak", "--trak-model", member, "--trak-dimension", "32",
+                     "--trak-store", store] + inputs, mentioning: "model-0.safetensors")
         try refused(["score", "--model", CLI.example, "--method", "gdp", "--trak-model", member] + inputs, mentioning: "--trak-model")
         try refused(["score", "--model", CLI.example, "--method", "trak", "--trak-model", directory.appendingPathComponent("none").path] + inputs,
                     mentioning: "none")
