@@ -23,7 +23,7 @@ public final class LDSBenchmark {
 
         public init() {
             base = ScalabilityBenchmark.Options()
-            base.trainingDocuments = 1000
+            base.trainingDocuments = 2000
             base.methods = [.ekfac, .ekfacMLP, .kfac, .gdp, .cka, .trak]
         }
 

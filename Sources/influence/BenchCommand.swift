@@ -135,7 +135,7 @@ struct LDS: ParsableCommand {
         commandName: "lds",
         abstract: "The linear datamodeling score of each method (Park et al.): do summed attributions predict retrained models' losses?",
         discussion: """
-            Trains the scalability benchmark's GPT-NeoX on 1000 fortunes, scores 10 held-out queries against every \
+            Trains the scalability benchmark's GPT-NeoX on 2000 fortunes, scores 10 held-out queries against every \
             training document with each method, then trains models on random halves of the training documents (2 seeds \
             each) and reports, per method, the Spearman correlation over the subsets between the summed scores of a \
             subset's documents and minus the query's loss under its models (mean ± std over the queries), in results.md \
@@ -153,6 +153,9 @@ struct LDS: ParsableCommand {
 
     @Option(help: "Directory of the fortune files.")
     var corpus = FortuneCorpus.defaultDirectory
+
+    @Option(parsing: .unconditional, help: "Training documents, every one scored (default: 2000).")
+    var documents: Int?
 
     @Option(parsing: .unconditional, help: "Random subsets of the training documents (default: 32).")
     var subsets: Int?
@@ -172,6 +175,7 @@ struct LDS: ParsableCommand {
     func validate() throws {
         if let damping { try OptionCheck.finite(damping, "--damping", positive: true) }
         if let fraction, !(fraction > 0 && fraction < 1) { throw ValidationError("--fraction \(fraction): expected a number strictly between 0 and 1") }
+        if let documents, !(20...9_000).contains(documents) { throw ValidationError("--documents \(documents): expected 20 to 9000 (the corpus has about 9300 texts)") }
         if let subsets, !(3...10_000).contains(subsets) { throw ValidationError("--subsets \(subsets): expected 3 to 10000") }
         if let seedsPerSubset, !(1...100).contains(seedsPerSubset) { throw ValidationError("--seeds-per-subset \(seedsPerSubset): expected 1 to 100") }
         _ = try Scalability.parse(methods: methods)
@@ -183,6 +187,7 @@ struct LDS: ParsableCommand {
         options.base.corpusDirectory = corpus
         options.base.toolVersion = ToolVersion.current
         if let damping { options.base.damping = damping }
+        if let documents { options.base.trainingDocuments = documents }
         if let subsets { options.subsets = subsets }
         if let fraction { options.fraction = fraction }
         if let seedsPerSubset { options.seedsPerSubset = seedsPerSubset }

@@ -71,7 +71,8 @@ import Testing
                 [("--damping", .positiveReal), ("--candidates", .positive), ("--queries", .positive),
                  ("--curvature-sequences", .positive), ("--seed", .seed)], runAccepted: false)
             + c("bench lds", ["bench", "lds", "--quick", "--out", "OUT"],
-                [("--damping", .positiveReal), ("--subsets", .positive), ("--seeds-per-subset", .positive), ("--seed", .seed)],
+                [("--damping", .positiveReal), ("--documents", .positive), ("--subsets", .positive), ("--seeds-per-subset", .positive),
+                 ("--seed", .seed)],
                 runAccepted: false)
     }()
 
