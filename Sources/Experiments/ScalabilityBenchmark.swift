@@ -59,7 +59,9 @@ public final class ScalabilityBenchmark {
         public var lissaDepth = 1000
         public var lissaRepeats = 1
         /// LiSSA's scale as a multiple of G's largest eigenvalue (from Arnoldi); `lissaScale` without Arnoldi.
-        public var lissaScaleOverTopEigenvalue = 3.0
+        /// Each step uses one batch's G_b, whose top eigenvalue exceeds the mean's: 3× diverged on
+        /// the full benchmark (measured), so 10×.
+        public var lissaScaleOverTopEigenvalue = 10.0
         public var lissaScale = 100.0
         public var arnoldiIterations = 200
         public var arnoldiRank = 20
